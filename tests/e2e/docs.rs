@@ -7,8 +7,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use model_monitor::Error;
-use model_monitor::observer::ObserverContext;
 use model_monitor::observers::builtin_registry;
+use model_monitor::registry::BuildContext;
 use model_monitor::runtime::Config;
 use serde_json::Value;
 
@@ -131,7 +131,7 @@ fn is_set(var: &str) -> bool {
 }
 
 /// Checks one block; returns what is wrong with it.
-fn check(block: &Block, ctx: &ObserverContext) -> Vec<String> {
+fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
     let config = match Config::from_toml(&block.text) {
         Ok(config) => config,
         Err(e) => {
@@ -183,7 +183,7 @@ fn check(block: &Block, ctx: &ObserverContext) -> Vec<String> {
 fn every_toml_block_in_the_docs_is_a_config_that_starts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let dir = super::scratch_dir("docs");
-    let ctx = ObserverContext { base_dir: dir.clone(), ..Default::default() };
+    let ctx = BuildContext { base_dir: dir.clone(), ..Default::default() };
     let mut problems = Vec::new();
     let mut checked = 0;
     for file in markdown_files(root) {

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use model_monitor::event::{Event, EventKind, JobStatus, Severity};
-use model_monitor::observer::ObserverContext;
 use model_monitor::observers::builtin_registry;
 use model_monitor::observers::testing::WebhookReceiver;
+use model_monitor::registry::BuildContext;
 use model_monitor::runtime::{Config, EngineBuilder, Overflow, ReplayOptions, Summary, replay_lines};
 use model_monitor::testing::RecordingObserver;
 
@@ -78,7 +78,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 async fn run(config_text: &str, input: String) -> (Summary, Vec<Event>) {
     let config = Config::from_toml(config_text).unwrap();
     let recorder = RecordingObserver::new();
-    let engine = EngineBuilder::from_config(&config, &builtin_registry(), &ObserverContext::default())
+    let engine = EngineBuilder::from_config(&config, &builtin_registry(), &BuildContext::default())
         .unwrap()
         .shards(2)
         .overflow(Overflow::Block)

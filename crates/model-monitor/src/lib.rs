@@ -29,7 +29,7 @@
 //! "#)?;
 //! let registry = model_monitor::observers::builtin_registry();
 //! let recorder = RecordingObserver::new();
-//! let engine = EngineBuilder::from_config(&config, &registry, &ObserverContext::default())?
+//! let engine = EngineBuilder::from_config(&config, &registry, &BuildContext::default())?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
 //! for acc in [0.80, 0.82] {
@@ -54,8 +54,8 @@
 
 #[doc(inline)]
 pub use monitor_core::{
-    Error, RecordError, Result, async_trait, detector, duration, error, event, labels, observer, record, signal,
-    sketch, stats, testing, window,
+    Error, RecordError, Result, async_trait, detector, duration, error, event, labels, observer, record, registry,
+    signal, sketch, stats, testing, window,
 };
 
 #[cfg(feature = "strategies")]
@@ -80,13 +80,13 @@ pub mod prelude {
     #[doc(inline)]
     pub use monitor_core::event::{Event, EventKind, Finding, JobStatus, RetrainJob, Severity};
     #[doc(inline)]
-    pub use monitor_core::observer::{Observer, ObserverContext, ObserverRegistry};
+    pub use monitor_core::observer::{Observer, ObserverRegistry};
     #[doc(inline)]
     pub use monitor_core::record::{ModelKey, Record, Value};
     #[doc(inline)]
-    pub use monitor_core::signal::{Signal, SignalValue};
+    pub use monitor_core::registry::BuildContext;
     #[doc(inline)]
-    pub use monitor_core::testing::RecordingObserver;
+    pub use monitor_core::signal::{Signal, SignalValue};
     #[doc(inline)]
     pub use monitor_core::{Error, Result};
     #[cfg(feature = "runtime")]

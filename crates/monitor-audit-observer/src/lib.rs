@@ -20,13 +20,14 @@
 //! # Example
 //!
 //! ```
-//! use monitor_core::observer::{ObserverContext, ObserverRegistry};
+//! use monitor_core::observer::ObserverRegistry;
+//! use monitor_core::registry::BuildContext;
 //!
 //! let mut registry = ObserverRegistry::new();
 //! monitor_audit_observer::register(&mut registry);
 //! let dir = std::env::temp_dir().join("incident-report-doctest");
 //! let spec = serde_json::json!({ "kind": "incident_report", "dir": dir });
-//! let observer = registry.build("observers[0]", &spec, &ObserverContext::default())?;
+//! let observer = registry.build("observers[0]", &spec, &BuildContext::default())?;
 //! assert_eq!(observer.name(), "incident_report");
 //! # Ok::<(), monitor_core::Error>(())
 //! ```
@@ -44,7 +45,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use monitor_core::event::{Event, EventKind, Finding, Severity};
-use monitor_core::observer::{Observer, ObserverContext, ObserverRegistry, parse_observer_config};
+use monitor_core::observer::{Observer, ObserverRegistry};
+use monitor_core::registry::{BuildContext, parse_config};
 use monitor_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -94,8 +96,8 @@ impl IncidentReporter {
     }
 
     /// Builds it from its config table (`dir`, `include_warnings`).
-    pub fn from_config(config: Json, ctx: &ObserverContext) -> Result<Self> {
-        let config: Config = parse_observer_config(config)?;
+    pub fn from_config(config: Json, ctx: &BuildContext) -> Result<Self> {
+        let config: Config = parse_config(config)?;
         if config.dir.trim().is_empty() {
             return Err(Error::config("dir", "must not be empty"));
         }

@@ -108,6 +108,23 @@ pub trait Detector: Send + fmt::Debug {
         AlarmMode::Condition
     }
 
+    /// The detector's learned state (windows, counters, reference samples),
+    /// so that a monitor can be checkpointed and restored. The default says
+    /// the detector cannot be saved; a monitor holding one cannot be
+    /// snapshotted. Detectors whose state is serde-serialisable implement it
+    /// as `serde_json::to_value(self)`.
+    fn save_state(&self) -> crate::Result<serde_json::Value> {
+        Err(crate::Error::snapshot(self.kind(), "this detector does not support saving its state"))
+    }
+
+    /// Replaces the learned state with one taken by [`Detector::save_state`]
+    /// from a detector built from the same config. A state that does not fit
+    /// is an error, and leaves the detector as it was.
+    fn load_state(&mut self, state: serde_json::Value) -> crate::Result<()> {
+        let _ = state;
+        Err(crate::Error::snapshot(self.kind(), "this detector does not support restoring its state"))
+    }
+
     /// A one-line explanation of a verdict, for findings and alerts.
     fn explain(&self, assessment: &Assessment) -> String {
         match assessment.p_value {

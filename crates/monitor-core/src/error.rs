@@ -109,6 +109,16 @@ pub enum Error {
     /// The engine has shut down and accepts no more records.
     #[error("engine is shut down")]
     Closed,
+
+    /// A snapshot of saved state could not be taken or restored: it is from
+    /// another format version, it is corrupt, or it does not match the plan.
+    #[error("snapshot error at `{path}`: {message}")]
+    Snapshot {
+        /// Where in the snapshot, for example `models[3].signals[0].instances[1]`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {
@@ -120,6 +130,11 @@ impl Error {
     /// An observer error.
     pub fn observer(observer: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Observer { observer: observer.into(), message: message.into() }
+    }
+
+    /// A snapshot error at `path`.
+    pub fn snapshot(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Snapshot { path: path.into(), message: message.into() }
     }
 
     /// An I/O error with context.

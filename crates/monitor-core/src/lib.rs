@@ -51,6 +51,7 @@ pub mod event;
 pub mod labels;
 pub mod observer;
 pub mod record;
+pub mod registry;
 pub mod signal;
 pub mod sketch;
 pub mod stats;

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use monitor_core::event::Event;
-use monitor_core::observer::{Observer, ObserverContext, parse_observer_config};
+use monitor_core::observer::Observer;
+use monitor_core::registry::{BuildContext, parse_config};
 use monitor_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -60,8 +61,8 @@ impl NdjsonObserver {
     }
 
     /// Builds it from its config table (`path`, required).
-    pub fn from_config(config: Json, ctx: &ObserverContext) -> Result<Self> {
-        let FileConfig { path } = parse_observer_config(config)?;
+    pub fn from_config(config: Json, ctx: &BuildContext) -> Result<Self> {
+        let FileConfig { path } = parse_config(config)?;
         if path.trim().is_empty() {
             return Err(Error::config("path", "must not be empty"));
         }

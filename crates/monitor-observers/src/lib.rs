@@ -23,11 +23,11 @@
 //! # Example
 //!
 //! ```
-//! use monitor_core::observer::ObserverContext;
+//! use monitor_core::registry::BuildContext;
 //! use monitor_observers::builtin_registry;
 //!
 //! let registry = builtin_registry();
-//! let ctx = ObserverContext::default();
+//! let ctx = BuildContext::default();
 //! let spec = serde_json::json!({
 //!     "kind": "retrain",
 //!     "dispatch": { "kind": "command", "program": "sh", "args": ["-c", "echo {model} {job_id}"], "timeout": "10m" },

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use monitor_core::Result;
 use monitor_core::event::{Event, EventKind, Severity};
-use monitor_core::observer::{Observer, ObserverContext, parse_observer_config};
+use monitor_core::observer::Observer;
+use monitor_core::registry::{BuildContext, parse_config};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -25,8 +26,8 @@ impl LogObserver {
     }
 
     /// Builds it from its config table, which has no keys.
-    pub fn from_config(config: Json, _ctx: &ObserverContext) -> Result<Self> {
-        let LogConfig {} = parse_observer_config(config)?;
+    pub fn from_config(config: Json, _ctx: &BuildContext) -> Result<Self> {
+        let LogConfig {} = parse_config(config)?;
         Ok(Self::new())
     }
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use monitor_core::Error;
-use monitor_core::observer::{Observer, ObserverContext, ObserverRegistry};
+use monitor_core::observer::{Observer, ObserverRegistry};
+use monitor_core::registry::BuildContext;
 use monitor_strategies::{Limits, MonitorPlan, MonitorSpec, PolicyConfig};
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +145,7 @@ impl Config {
 
     /// Reads, parses and validates the config at `path`. Relative paths in
     /// monitors (`reference_file`) are resolved against its directory; pass
-    /// [`Config::base_dir`] to observers as their `ObserverContext::base_dir`.
+    /// [`Config::base_dir`] to observers as their `BuildContext::base_dir`.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
@@ -187,7 +188,7 @@ impl Config {
     pub fn build_observers(
         &self,
         registry: &ObserverRegistry,
-        ctx: &ObserverContext,
+        ctx: &BuildContext,
     ) -> Result<Vec<Box<dyn Observer>>, Error> {
         self.observers
             .iter()

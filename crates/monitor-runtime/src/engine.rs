@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use monitor_core::event::{Event, EventKind, JobStatus};
-use monitor_core::observer::{EventPublisher, Observer, ObserverContext, ObserverRegistry};
+use monitor_core::observer::{EventPublisher, Observer, ObserverRegistry};
 use monitor_core::record::Record;
+use monitor_core::registry::BuildContext;
 use monitor_core::{Error, RecordError};
 use monitor_strategies::{Monitor, MonitorPlan, MonitorStats};
 use serde::Serialize;
@@ -50,7 +51,7 @@ impl EngineBuilder {
 
     /// An engine for `config`, with its observers built by `registry`.
     /// Every config error surfaces here, before anything runs.
-    pub fn from_config(config: &Config, registry: &ObserverRegistry, ctx: &ObserverContext) -> Result<Self, Error> {
+    pub fn from_config(config: &Config, registry: &ObserverRegistry, ctx: &BuildContext) -> Result<Self, Error> {
         config.validate()?;
         let observers = config.build_observers(registry, ctx)?;
         Ok(Self { plan: config.plan()?, settings: config.engine.clone(), observers, on_reject: None })

@@ -14,7 +14,8 @@
 //! ```
 //! use monitor_core::testing::RecordingObserver;
 //! use monitor_runtime::{Config, EngineBuilder};
-//! use monitor_core::observer::{ObserverContext, ObserverRegistry};
+//! use monitor_core::observer::ObserverRegistry;
+//! use monitor_core::registry::BuildContext;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,7 +27,7 @@
 //!     min_samples = 3
 //! "#)?;
 //! let recorder = RecordingObserver::new();
-//! let engine = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &ObserverContext::default())?
+//! let engine = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &BuildContext::default())?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
 //! let sink = engine.sink();

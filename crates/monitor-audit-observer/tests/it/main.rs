@@ -11,8 +11,9 @@ use std::task::{Context, Poll, Waker};
 use chrono::{DateTime, Utc};
 use monitor_audit_observer::{IncidentReporter, KIND, register};
 use monitor_core::event::*;
-use monitor_core::observer::{Observer, ObserverContext, ObserverRegistry};
+use monitor_core::observer::{Observer, ObserverRegistry};
 use monitor_core::record::ModelKey;
+use monitor_core::registry::BuildContext;
 use monitor_core::signal::Signal;
 
 /// Polls a future that never waits to completion.
@@ -94,7 +95,7 @@ fn built_from_config_by_the_registry() {
     let mut registry = ObserverRegistry::new();
     register(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), [KIND]);
-    let ctx = ObserverContext { base_dir: dir.clone(), state_dir: None };
+    let ctx = BuildContext { base_dir: dir.clone(), state_dir: None };
     let spec = serde_json::json!({"kind": "incident_report", "dir": "incidents", "include_warnings": true});
     let mut observer = registry.build("observers[3]", &spec, &ctx).unwrap();
     incident(observer.as_mut());
@@ -107,11 +108,11 @@ fn built_from_config_by_the_registry() {
 fn config_mistakes_are_named() {
     let mut registry = ObserverRegistry::new();
     register(&mut registry);
-    let ctx = ObserverContext::default();
+    let ctx = BuildContext::default();
     let err = |spec: serde_json::Value| registry.build("observers[3]", &spec, &ctx).err().unwrap().to_string();
     assert_eq!(
         err(serde_json::json!({"kind": "incident_report", "dir": "x", "format": "html"})),
-        "config error at `observers[3]`: unknown field `format`, expected `dir` or `include_warnings`"
+        "config error at `observers[3].format`: unknown field `format`, expected `dir` or `include_warnings`"
     );
     assert_eq!(
         err(serde_json::json!({"kind": "incident_report"})),

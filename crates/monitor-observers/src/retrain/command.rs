@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::RetrainJob;
-use monitor_core::observer::ObserverContext;
+use monitor_core::registry::BuildContext;
 use monitor_core::{Error, Result};
 use serde::Deserialize;
 
@@ -109,7 +109,7 @@ impl CommandDispatcher {
         self
     }
 
-    pub(crate) fn from_config(config: CommandConfig, ctx: &ObserverContext) -> Result<Self> {
+    pub(crate) fn from_config(config: CommandConfig, ctx: &BuildContext) -> Result<Self> {
         if config.program.trim().is_empty() {
             return Err(Error::config("dispatch.program", "must not be empty"));
         }
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn relative_programs_resolve_against_the_base_dir() {
-        let ctx = ObserverContext { base_dir: PathBuf::from("/etc/mm"), state_dir: None };
+        let ctx = BuildContext { base_dir: PathBuf::from("/etc/mm"), state_dir: None };
         let config: CommandConfig =
             serde_json::from_value(serde_json::json!({"program": "./retrain.sh", "timeout": "5s"})).unwrap();
         let d = CommandDispatcher::from_config(config, &ctx).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::RetrainJob;
-use monitor_core::observer::ObserverContext;
+use monitor_core::registry::BuildContext;
 use monitor_core::{Error, Result};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -215,7 +215,7 @@ impl HttpDispatcher {
         self
     }
 
-    pub(crate) fn from_config(config: HttpConfig, _ctx: &ObserverContext) -> Result<Self> {
+    pub(crate) fn from_config(config: HttpConfig, _ctx: &BuildContext) -> Result<Self> {
         let nonempty = |key: &str, value: String| {
             if value.trim().is_empty() {
                 Err(Error::config(format!("dispatch.{key}"), "must not be empty"))

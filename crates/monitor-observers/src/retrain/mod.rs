@@ -32,7 +32,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use monitor_core::event::{Event, EventKind, JobStatus, JobUpdate, RetrainJob};
-use monitor_core::observer::{EventPublisher, Observer, ObserverContext, parse_observer_config};
+use monitor_core::observer::{EventPublisher, Observer};
+use monitor_core::registry::{BuildContext, parse_config};
 use monitor_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -449,9 +450,9 @@ impl RetrainScheduler {
     /// There is no `cooldown` key: a request joins its model's job only while
     /// that job is queued or running, and the retrain policy's `cooldown`
     /// spaces requests out. Giving one is a config error that says so.
-    pub fn from_config(config: Json, ctx: &ObserverContext) -> Result<Self> {
+    pub fn from_config(config: Json, ctx: &BuildContext) -> Result<Self> {
         let (config, dispatch) = split_dispatch(config)?;
-        let config: RetrainConfig = parse_observer_config(config)?;
+        let config: RetrainConfig = parse_config(config)?;
         if config.cooldown.is_some() {
             return Err(Error::config(
                 "cooldown",
@@ -740,7 +741,7 @@ mod tests {
 
     #[test]
     fn dispatch_is_required_and_unknown_kinds_are_named() {
-        let ctx = ObserverContext::default();
+        let ctx = BuildContext::default();
         let err = RetrainScheduler::from_config(serde_json::json!({}), &ctx).unwrap_err().to_string();
         assert!(err.contains("`dispatch`: is required"), "{err}");
         let err = RetrainScheduler::from_config(serde_json::json!({"dispatch": {"kind": "carrier_pigeon"}}), &ctx)

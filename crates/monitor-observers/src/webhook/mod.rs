@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::{Event, EventKind, Finding, Severity};
-use monitor_core::observer::{Observer, ObserverContext, parse_observer_config};
+use monitor_core::observer::Observer;
+use monitor_core::registry::{BuildContext, parse_config};
 use monitor_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -554,8 +555,8 @@ impl WebhookAlerter {
     /// Every environment variable named is read now: a missing one is a
     /// config error naming its key, caught at start. So is a key that would
     /// do nothing (see [`WebhookBuilder::build`]), and a zero `timeout`.
-    pub fn from_config(config: Json, _ctx: &ObserverContext) -> Result<Self> {
-        let c: WebhookConfig = parse_observer_config(config)?;
+    pub fn from_config(config: Json, _ctx: &BuildContext) -> Result<Self> {
+        let c: WebhookConfig = parse_config(config)?;
         // Before any variable is read, so that a misplaced key is named as such.
         Used {
             format: c.format,

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use monitor_core::event::{JobStatus, RetrainJob};
-use monitor_core::observer::{Observer, ObserverContext};
+use monitor_core::observer::Observer;
+use monitor_core::registry::BuildContext;
 use monitor_observers::retrain::{DispatchOutcome, Dispatcher, HttpDispatcher, HttpPreset, RetrainScheduler};
 use monitor_observers::retry::RetryPolicy;
 use monitor_observers::secret::Secret;
@@ -200,7 +201,7 @@ async fn built_from_config_with_a_token_from_the_environment() {
         "kind": "http", "preset": "github", "url": receiver.url(), "owner": "acme", "repo": "models",
         "workflow": "retrain.yml", "ref": "main", "token_env": "PATH", "timeout": "5s"}});
     let mut scheduler =
-        monitor_observers::builtin_registry().build("observers[0]", &spec, &ObserverContext::default()).unwrap();
+        monitor_observers::builtin_registry().build("observers[0]", &spec, &BuildContext::default()).unwrap();
     scheduler.on_event(&retrain_event("fraud", "accuracy").1).await.unwrap();
     scheduler.flush().await.unwrap();
     let r = only(receiver.requests());
@@ -211,7 +212,7 @@ async fn built_from_config_with_a_token_from_the_environment() {
 fn config_errors_name_the_key() {
     let build = |dispatch: serde_json::Value| {
         let spec = json!({"kind": "retrain", "dispatch": dispatch});
-        match monitor_observers::builtin_registry().build("observers[2]", &spec, &ObserverContext::default()) {
+        match monitor_observers::builtin_registry().build("observers[2]", &spec, &BuildContext::default()) {
             Ok(_) => panic!("expected an error for {spec}"),
             Err(e) => e.to_string(),
         }

@@ -1,9 +1,10 @@
-use monitor_core::observer::{ObserverContext, ObserverRegistry};
+use monitor_core::observer::ObserverRegistry;
+use monitor_core::registry::BuildContext;
 use monitor_observers::{builtin_registry, register_builtins};
 use serde_json::json;
 
 fn build_err(spec: serde_json::Value) -> String {
-    match builtin_registry().build("observers[0]", &spec, &ObserverContext::default()) {
+    match builtin_registry().build("observers[0]", &spec, &BuildContext::default()) {
         Ok(observer) => panic!("expected an error, built {}", observer.name()),
         Err(e) => e.to_string(),
     }
@@ -15,7 +16,7 @@ async fn builds_each_builtin_kind() {
     register_builtins(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "log", "retrain", "webhook"]);
     let dir = crate::support::temp_dir("registry");
-    let ctx = ObserverContext { base_dir: dir.clone(), state_dir: None };
+    let ctx = BuildContext { base_dir: dir.clone(), state_dir: None };
     for (spec, name) in [
         (json!({"kind": "log"}), "log"),
         (json!({"kind": "file", "path": "events.ndjson"}), "file"),
@@ -49,7 +50,10 @@ fn unknown_kinds_are_named_with_the_known_ones() {
 #[test]
 fn unknown_keys_are_named() {
     let err = build_err(json!({"kind": "webhook", "url": "http://127.0.0.1:9000/", "retries": 3}));
-    assert!(err.starts_with("config error at `observers[0]`: unknown field `retries`, expected one of"), "{err}");
+    assert!(
+        err.starts_with("config error at `observers[0].retries`: unknown field `retries`, expected one of"),
+        "{err}"
+    );
     let err = build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh"}, "queu": 3}));
     assert!(err.contains("unknown field `queu`"), "{err}");
     let err = build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh", "timeot": "1s"}}));
@@ -130,7 +134,7 @@ fn keys_that_would_do_nothing_are_config_errors() {
         assert_eq!(build_err(spec), expected);
     }
     // The same keys where they do something are fine; so is a zero wait.
-    let ctx = ObserverContext::default();
+    let ctx = BuildContext::default();
     for spec in [
         json!({"kind": "webhook", "format": "pagerduty", "routing_key_env": "PATH", "source": "ml-prod", "group_wait": "0s"}),
         json!({"kind": "webhook", "url": hook, "secret_env": "PATH", "signature_header": "X-Signature", "group_wait": "0s"}),

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use monitor_core::event::{Event, EventKind, JobStatus, JobUpdate};
-use monitor_core::observer::{EventPublisher, Observer, ObserverContext, ObserverRegistry};
+use monitor_core::observer::{EventPublisher, Observer, ObserverRegistry};
 use monitor_core::record::Record;
+use monitor_core::registry::BuildContext;
 use monitor_core::testing::RecordingObserver;
 use monitor_core::{Error, async_trait};
 use monitor_runtime::{Config, EngineBuilder, EngineConfig, Overflow, ReplayOptions, replay_lines};
@@ -26,7 +27,7 @@ fn latency(model: &str, ms: f64) -> Record {
 
 fn builder(config: &str) -> EngineBuilder {
     let config = Config::from_toml(config).unwrap();
-    EngineBuilder::from_config(&config, &ObserverRegistry::new(), &ObserverContext::default()).unwrap()
+    EngineBuilder::from_config(&config, &ObserverRegistry::new(), &BuildContext::default()).unwrap()
 }
 
 #[tokio::test]
@@ -204,7 +205,7 @@ async fn replay_skips_malformed_lines_or_stops_when_strict() {
 #[test]
 fn unknown_observer_kinds_fail_at_start() {
     let config = Config::from_toml("[[observers]]\nkind = \"carrier-pigeon\"\n").unwrap();
-    let err = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &ObserverContext::default()).unwrap_err();
+    let err = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &BuildContext::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "config error at `observers[0].kind`: unknown observer kind `carrier-pigeon`; none are registered"

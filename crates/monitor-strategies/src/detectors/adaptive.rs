@@ -168,6 +168,8 @@ impl AdaptiveThreshold {
 }
 
 impl Detector for AdaptiveThreshold {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "adaptive_threshold"
     }

@@ -287,6 +287,8 @@ impl Adwin {
 }
 
 impl Detector for Adwin {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "adwin"
     }

@@ -106,6 +106,8 @@ impl Cusum {
 }
 
 impl Detector for Cusum {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "cusum"
     }
@@ -227,6 +229,8 @@ impl Ewma {
 }
 
 impl Detector for Ewma {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "ewma"
     }

@@ -125,6 +125,8 @@ fn status(warning: bool, drift: bool) -> DriftStatus {
 }
 
 impl Detector for Ddm {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "ddm"
     }
@@ -260,6 +262,8 @@ impl Eddm {
 }
 
 impl Detector for Eddm {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "eddm"
     }

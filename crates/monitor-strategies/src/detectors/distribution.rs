@@ -466,6 +466,8 @@ impl DistributionDetector {
 }
 
 impl Detector for DistributionDetector {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         self.test.kind()
     }

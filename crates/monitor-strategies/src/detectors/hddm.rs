@@ -173,6 +173,8 @@ impl HddmA {
 }
 
 impl Detector for HddmA {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "hddm_a"
     }
@@ -364,6 +366,8 @@ impl HddmW {
 }
 
 impl Detector for HddmW {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "hddm_w"
     }

@@ -247,6 +247,8 @@ impl Kswin {
 }
 
 impl Detector for Kswin {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "kswin"
     }

@@ -80,6 +80,8 @@ impl MeanShift {
 }
 
 impl Detector for MeanShift {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "mean_shift"
     }

@@ -35,6 +35,24 @@ pub use threshold::{Threshold, ThresholdConfig};
 
 pub(crate) use threshold::fmt_num;
 
+/// Implements [`Detector::save_state`] and [`Detector::load_state`] for a
+/// detector whose whole state is serde-serialisable: the state is the
+/// detector itself, config included, so a restored detector is the one saved.
+macro_rules! serde_state {
+    () => {
+        fn save_state(&self) -> monitor_core::Result<serde_json::Value> {
+            serde_json::to_value(self).map_err(|e| monitor_core::Error::snapshot(self.kind(), e.to_string()))
+        }
+
+        fn load_state(&mut self, state: serde_json::Value) -> monitor_core::Result<()> {
+            *self =
+                serde_json::from_value(state).map_err(|e| monitor_core::Error::snapshot(self.kind(), e.to_string()))?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use serde_state;
+
 use crate::stats::Correction;
 
 /// A detector as written in config: `{ kind = "threshold", ... }`.

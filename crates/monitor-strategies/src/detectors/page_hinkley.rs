@@ -130,6 +130,8 @@ impl PageHinkley {
 }
 
 impl Detector for PageHinkley {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "page_hinkley"
     }

@@ -133,6 +133,8 @@ impl Threshold {
 }
 
 impl Detector for Threshold {
+    super::serde_state!();
+
     fn kind(&self) -> &str {
         "threshold"
     }
