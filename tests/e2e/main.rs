@@ -13,7 +13,7 @@ use model_monitor::event::{Event, EventKind, JobStatus, Severity};
 use model_monitor::observers::builtin_registry;
 use model_monitor::observers::testing::WebhookReceiver;
 use model_monitor::registry::BuildContext;
-use model_monitor::runtime::{Config, EngineBuilder, Overflow, ReplayOptions, Summary, replay_lines};
+use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, Summary, pump};
 use model_monitor::testing::RecordingObserver;
 
 /// Rows of the log: for i in 0..400, one record each of `fraud` (accuracy
@@ -85,11 +85,9 @@ async fn run(config_text: &str, input: String) -> (Summary, Vec<Event>) {
         .observer(Box::new(recorder.clone()))
         .spawn()
         .unwrap();
-    let sink = engine.sink();
-    let stats = tokio::task::spawn_blocking(move || replay_lines(input.as_bytes(), &sink, ReplayOptions::default()))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut source = LineSource::spawn("e2e", "log", std::io::Cursor::new(input), 1 << 20);
+    let stop = engine.engine().stop_token();
+    let stats = pump(&mut source, &engine.sink(), PumpOptions::default(), &stop).await.unwrap();
     assert_eq!(stats.malformed, 0);
     let summary = engine.shutdown().await;
     (summary, recorder.events())
@@ -135,7 +133,7 @@ async fn drift_and_latency_findings_reach_a_webhook_and_start_one_job_per_failin
     assert_eq!(requests.keys().collect::<Vec<_>>(), ["fraud", "search"]);
     assert_eq!(requests["fraud"].iter().map(|r| r.0).collect::<Vec<_>>(), [747]);
     assert_eq!(requests["search"].iter().map(|r| r.0).collect::<Vec<_>>(), [898]);
-    assert_eq!((summary.records, summary.findings, summary.retrain_requests), (1200, 2, 2));
+    assert_eq!((summary.monitor.records, summary.monitor.findings, summary.monitor.retrain_requests), (1200, 2, 2));
 
     // The command really ran, once per job, with the job's id.
     let written = std::fs::read_to_string(&jobs_file).unwrap();
@@ -193,7 +191,7 @@ async fn a_healthy_log_gives_no_findings_and_no_jobs() {
     let dir = scratch_dir("healthy");
     let healthy: String = log().lines().filter(|l| l.contains("recsys")).map(|l| format!("{l}\n")).collect();
     let (summary, events) = run(&config(&receiver.url(), &dir.join("jobs.txt")), healthy).await;
-    assert_eq!(summary.records, 400);
+    assert_eq!(summary.monitor.records, 400);
     assert!(events.is_empty(), "{events:?}");
     assert!(!dir.join("jobs.txt").exists());
     assert!(receiver.requests().is_empty());

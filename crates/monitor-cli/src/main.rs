@@ -23,10 +23,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use model_monitor::observers::{NdjsonObserver, builtin_registry};
 use model_monitor::record::Record;
 use model_monitor::registry::BuildContext;
-use model_monitor::runtime::{Config, EngineBuilder, Overflow, ReplayOptions, replay_lines};
+use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
+use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, pump};
 use model_monitor::signal::Signal;
 use model_monitor::strategies::MonitorPlan;
-use model_monitor::testing::RecordingObserver;
+use report::ReportObserver;
+use tokio_util::sync::CancellationToken;
 
 const DEMO_CONFIG: &str = include_str!("../demo/monitor.toml");
 const DEMO_RECORDS: &str = include_str!("../demo/records.ndjson");
@@ -135,40 +137,46 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (config, base_dir) = load_config(args.config.as_deref())?;
-    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone() };
+    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), ..BuildContext::default() };
     let mut builder = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)?
         .overflow(Overflow::Block)
         .shards(args.shards.max(1))
-        // Replay sends batches of 256 records: 16 of them bound what waits in memory.
+        // Replay sends batches of up to 256 records: 16 of them bound what waits in memory.
         .queue_capacity(16)
         .on_reject(|seq, e| {
             let e = if e.line.is_none() { e.clone().at_line(seq + 1) } else { e.clone() };
-            eprintln!("skipped: {e}");
+            eprintln!("skipped: {}", report::clean(&e.to_string()));
         });
-    let recorder = RecordingObserver::new();
+    let report_observer = ReportObserver::default();
     builder = match args.format {
         Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(io::stdout())))),
-        Format::Text => builder.observer(Box::new(recorder.clone())),
+        Format::Text => builder.observer(Box::new(report_observer.clone())),
     };
     let input = args.file.filter(|f| f.as_os_str() != "-");
-    let reader: Box<dyn BufRead + Send> = match &input {
-        Some(path) => {
-            Box::new(BufReader::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?))
-        }
-        None => Box::new(BufReader::new(io::stdin())),
-    };
     let started = Instant::now();
     let engine = builder.spawn()?;
+    let mut source = match &input {
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            LineSource::spawn("file", path.display().to_string(), file, DEFAULT_MAX_LINE_BYTES)
+        }
+        None => LineSource::spawn("stdin", "stdin", io::stdin(), DEFAULT_MAX_LINE_BYTES),
+    };
     let sink = engine.sink();
-    let options = ReplayOptions { strict: args.strict };
-    let read = tokio::task::spawn_blocking(move || replay_lines(reader, &sink, options)).await;
+    let options = PumpOptions { strict: args.strict };
+    let read = pump(&mut source, &sink, options, &CancellationToken::new()).await;
+    drop(sink);
     let summary = engine.shutdown().await;
-    let stats = read.context("the reader thread failed")??;
+    let read = read?;
     if args.format == Format::Text {
         let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
-        print!("{}", report::render(&source, &stats, &summary, &recorder.events(), started.elapsed()));
+        print!("{}", report::render(&source, &read, &summary, &report_observer, started.elapsed()));
     }
-    if let Some(e) = stats.stopped_by {
+    if let Some(e) = &read.failed {
+        eprintln!("error: reading the input failed: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(e) = read.stopped_by {
         eprintln!("error: stopped at the first malformed line (--strict): {e}");
         return Ok(ExitCode::FAILURE);
     }
@@ -177,7 +185,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 
 fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (config, base_dir) = load_config(Some(file))?;
-    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone() };
+    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), ..BuildContext::default() };
     let observers = config.build_observers(&builtin_registry(), &ctx)?;
     let plan = config.plan()?;
     plan.load_references()?;

@@ -1,49 +1,144 @@
 //! The text report of a replay: per model, its findings and its jobs.
+//!
+//! [`ReportObserver`] keeps a bounded summary while events stream by: per
+//! model version its counts, its first [`LINES_PER_VERSION`] events, and the
+//! status history of the jobs those events asked for. Memory stays bounded
+//! however many events a replay makes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use model_monitor::event::{Event, EventKind, JobStatus};
+use model_monitor::observer::Observer;
 use model_monitor::record::ModelKey;
-use model_monitor::runtime::{ReplayStats, Summary};
+use model_monitor::runtime::{SourceReport, Summary};
+use model_monitor::{Result, async_trait};
 use uuid::Uuid;
 
-/// Renders the report. `events` are in arrival order.
-pub(crate) fn render(source: &str, stats: &ReplayStats, summary: &Summary, events: &[Event], took: Duration) -> String {
+/// Events listed per model version; the rest are counted.
+pub(crate) const LINES_PER_VERSION: usize = 50;
+/// Model versions listed; events of further ones are counted.
+const MAX_VERSIONS: usize = 1_000;
+
+#[derive(Debug, Default)]
+struct VersionReport {
+    findings: u64,
+    recoveries: u64,
+    requests: u64,
+    events: Vec<Event>,
+    not_listed: u64,
+    jobs: BTreeMap<Uuid, Vec<(JobStatus, Option<String>)>>,
+}
+
+#[derive(Debug, Default)]
+struct ReportData {
+    versions: BTreeMap<ModelKey, VersionReport>,
+    versions_not_listed: u64,
+}
+
+/// Collects the bounded summary that [`render`] prints.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReportObserver {
+    data: Arc<Mutex<ReportData>>,
+}
+
+#[async_trait]
+impl Observer for ReportObserver {
+    fn name(&self) -> &str {
+        "report"
+    }
+
+    async fn on_event(&mut self, event: &Event) -> Result<()> {
+        let mut data = self.data.lock().unwrap_or_else(PoisonError::into_inner);
+        if !data.versions.contains_key(&event.key) && data.versions.len() >= MAX_VERSIONS {
+            data.versions_not_listed += 1;
+            return Ok(());
+        }
+        let v = data.versions.entry(event.key.clone()).or_default();
+        match &event.kind {
+            EventKind::Finding(_) => v.findings += 1,
+            EventKind::Recovered(_) => v.recoveries += 1,
+            EventKind::RetrainRequested(_) => v.requests += 1,
+            EventKind::JobStatus(j) => {
+                // Only the jobs of listed requests are followed.
+                if let Some(history) = v.jobs.get_mut(&j.job_id) {
+                    if history.len() < 20 {
+                        history.push((j.status, j.detail.clone()));
+                    }
+                }
+                return Ok(());
+            }
+        }
+        if v.events.len() < LINES_PER_VERSION {
+            if let EventKind::RetrainRequested(r) = &event.kind {
+                v.jobs.insert(r.job_id, Vec::new());
+            }
+            v.events.push(event.clone());
+        } else {
+            v.not_listed += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Escapes control characters, so that a name from the input cannot forge
+/// report lines or send terminal escapes.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Renders the report.
+pub(crate) fn render(
+    source: &str,
+    read: &SourceReport,
+    summary: &Summary,
+    observer: &ReportObserver,
+    took: Duration,
+) -> String {
+    let data = observer.data.lock().unwrap_or_else(PoisonError::into_inner);
+    let m = &summary.monitor;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Replayed {source}: {} records in {:.2}s ({} malformed lines skipped, {} records rejected)\n",
-        summary.records,
+        "Replayed {}: {} records in {:.2}s ({} malformed lines skipped, {} records rejected)\n",
+        clean(source),
+        m.records,
         took.as_secs_f64(),
-        stats.malformed,
-        summary.rejected.saturating_sub(stats.malformed),
+        read.malformed,
+        m.rejected.saturating_sub(read.malformed),
     );
-    let mut by_model: BTreeMap<&str, BTreeMap<&ModelKey, Vec<&Event>>> = BTreeMap::new();
-    for model in stats.records_by_model.keys() {
-        by_model.entry(model).or_default();
+    let mut models: BTreeMap<&str, Vec<(&ModelKey, &VersionReport)>> = BTreeMap::new();
+    for model in read.records_by_model.keys() {
+        models.entry(model).or_default();
     }
-    for e in events {
-        by_model.entry(&e.key.model).or_default().entry(&e.key).or_default().push(e);
+    for (key, v) in &data.versions {
+        models.entry(&key.model).or_default().push((key, v));
     }
-    for (model, versions) in &by_model {
-        let records = stats.records_by_model.get(*model).copied().unwrap_or(0);
-        let _ = writeln!(out, "{model} ({records} records)");
+    for (model, versions) in &models {
+        let records = read.records_by_model.get(*model).copied().unwrap_or(0);
+        let _ = writeln!(out, "{} ({records} records read)", clean(model));
         if versions.is_empty() {
             let _ = writeln!(out, "  healthy: no findings");
         }
-        for (key, events) in versions {
-            render_version(&mut out, key, events);
+        for (key, v) in versions {
+            render_version(&mut out, key, v);
         }
         out.push('\n');
     }
+    if read.records_of_other_models > 0 {
+        let _ = writeln!(out, "{} records of further models (not listed one by one)\n", read.records_of_other_models);
+    }
+    if data.versions_not_listed > 0 {
+        let _ = writeln!(out, "{} events of further model versions (not listed)\n", data.versions_not_listed);
+    }
     let _ = writeln!(
         out,
-        "Totals: findings {}, recoveries {}, retrain requests {}; jobs dispatched {}, succeeded {}, failed {}",
-        summary.findings,
-        summary.recoveries,
-        summary.retrain_requests,
+        "Totals: findings {}, recoveries {}, retrain requests {}; job attempts {}, jobs succeeded {}, jobs failed {}",
+        m.findings,
+        m.recoveries,
+        m.retrain_requests,
         summary.jobs_dispatched,
         summary.jobs_succeeded,
         summary.jobs_failed,
@@ -55,28 +150,39 @@ pub(crate) fn render(source: &str, stats: &ReplayStats, summary: &Summary, event
             summary.events_dropped, summary.observer_errors
         );
     }
+    if m.signals_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "Signals: {} values ignored past limits.max_signals_per_model (see the log)",
+            m.signals_dropped
+        );
+    }
+    for what in &summary.unfinished {
+        let _ = writeln!(out, "Unfinished: {}", clean(what));
+    }
     out
 }
 
-fn render_version(out: &mut String, key: &ModelKey, events: &[&Event]) {
-    let _ = writeln!(out, "  version {}", key.version);
-    let mut jobs: BTreeMap<Uuid, Vec<(JobStatus, Option<String>)>> = BTreeMap::new();
-    for e in events {
-        if let EventKind::JobStatus(j) = &e.kind {
-            jobs.entry(j.job_id).or_default().push((j.status, j.detail.clone()));
-        }
-    }
-    for e in events {
+fn render_version(out: &mut String, key: &ModelKey, v: &VersionReport) {
+    let _ = writeln!(
+        out,
+        "  version {}: {} findings, {} recoveries, {} retrain requests",
+        clean(&key.version),
+        v.findings,
+        v.recoveries,
+        v.requests
+    );
+    for e in &v.events {
         match &e.kind {
             EventKind::Finding(f) => {
+                let severity = f.severity.to_string();
                 let _ = writeln!(
                     out,
-                    "    line {:>6}  {:<9} {} by {}: {}",
+                    "    line {:>6}  {severity:<9} {} by {}: {}",
                     e.seq + 1,
-                    f.severity.to_string(),
-                    f.signal,
-                    f.detector,
-                    f.message
+                    clean(&f.signal.to_string()),
+                    clean(&f.detector),
+                    clean(&f.message)
                 );
             }
             EventKind::Recovered(f) => {
@@ -85,13 +191,14 @@ fn render_version(out: &mut String, key: &ModelKey, events: &[&Event]) {
                     "    line {:>6}  {:<9} {} by {}: {}",
                     e.seq + 1,
                     "recovered",
-                    f.signal,
-                    f.detector,
-                    f.message
+                    clean(&f.signal.to_string()),
+                    clean(&f.detector),
+                    clean(&f.message)
                 );
             }
             EventKind::RetrainRequested(r) => {
-                let reasons: Vec<String> = r.reasons.iter().map(|f| format!("{} {}", f.signal, f.detector)).collect();
+                let reasons: Vec<String> =
+                    r.reasons.iter().map(|f| clean(&format!("{} {}", f.signal, f.detector))).collect();
                 let _ = writeln!(
                     out,
                     "    line {:>6}  {:<9} job {} because of {}",
@@ -100,11 +207,11 @@ fn render_version(out: &mut String, key: &ModelKey, events: &[&Event]) {
                     r.job_id,
                     reasons.join(", ")
                 );
-                if let Some(history) = jobs.get(&r.job_id) {
+                if let Some(history) = v.jobs.get(&r.job_id).filter(|h| !h.is_empty()) {
                     let steps: Vec<String> = history
                         .iter()
                         .map(|(s, d)| match d {
-                            Some(d) => format!("{s} ({d})"),
+                            Some(d) => format!("{s} ({})", clean(d)),
                             None => s.to_string(),
                         })
                         .collect();
@@ -113,5 +220,8 @@ fn render_version(out: &mut String, key: &ModelKey, events: &[&Event]) {
             }
             EventKind::JobStatus(_) => {}
         }
+    }
+    if v.not_listed > 0 {
+        let _ = writeln!(out, "    ... and {} more events (use --format json for all of them)", v.not_listed);
     }
 }

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use monitor_core::Error;
+use monitor_core::duration::HumanDuration;
 use monitor_core::observer::{Observer, ObserverRegistry};
 use monitor_core::registry::BuildContext;
 use monitor_strategies::{Limits, MonitorPlan, MonitorSpec, PolicyConfig};
@@ -90,6 +92,22 @@ pub struct EngineConfig {
     /// Where state lives; relative paths in observers resolve against the config file.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// How long shutdown waits for observers to finish what they started
+    /// (deliveries, running jobs) once every accepted record is processed
+    /// (default 30s, at most 1h). What is left then is cut off and reported.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: HumanDuration,
+}
+
+/// Upper bound of `engine.shards`.
+pub const MAX_SHARDS: usize = 1024;
+/// Upper bound of `engine.queue_capacity` and `engine.observer_queue`.
+pub const MAX_QUEUE: usize = 1_000_000;
+/// Upper bound of `engine.shutdown_timeout`.
+pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn default_shutdown_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 fn default_shards() -> usize {
@@ -110,6 +128,7 @@ impl Default for EngineConfig {
             observer_queue: default_observer_queue(),
             overflow: Overflow::Drop,
             state_dir: None,
+            shutdown_timeout: default_shutdown_timeout(),
         }
     }
 }
@@ -117,14 +136,20 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// Checks ranges; keys are dotted paths.
     pub fn validate(&self) -> Result<(), Error> {
-        for (key, v) in [
-            ("engine.shards", self.shards),
-            ("engine.queue_capacity", self.queue_capacity),
-            ("engine.observer_queue", self.observer_queue),
+        for (key, v, max) in [
+            ("engine.shards", self.shards, MAX_SHARDS),
+            ("engine.queue_capacity", self.queue_capacity, MAX_QUEUE),
+            ("engine.observer_queue", self.observer_queue, MAX_QUEUE),
         ] {
-            if v == 0 {
-                return Err(Error::config(key, "must be at least 1 (got 0)"));
+            if v == 0 || v > max {
+                return Err(Error::config(key, format!("must be between 1 and {max} (got {v})")));
             }
+        }
+        if self.shutdown_timeout.as_std() > MAX_SHUTDOWN_TIMEOUT {
+            return Err(Error::config(
+                "engine.shutdown_timeout",
+                format!("must be at most 1h (got {})", self.shutdown_timeout),
+            ));
         }
         Ok(())
     }
@@ -288,7 +313,7 @@ format = "json"
             err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = 0 }\n");
         assert_eq!(e, "config error at `monitors[0].detector.window`: must be at least 1 (got 0)");
         let e = err("[engine]\nshards = 0\n");
-        assert_eq!(e, "config error at `engine.shards`: must be at least 1 (got 0)");
+        assert_eq!(e, "config error at `engine.shards`: must be between 1 and 1024 (got 0)");
         let e = err("[[monitors]]\nsignal = \"latency\"\ndetector = { kind = \"threshold\", max = 1.0 }\n");
         assert!(e.contains("monitors[0].signal") && e.contains("unknown signal `latency`"), "{e}");
     }

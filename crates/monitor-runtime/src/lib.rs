@@ -51,8 +51,8 @@
 
 pub mod config;
 pub mod engine;
-pub mod replay;
+pub mod source;
 
 pub use config::{Config, EngineConfig, ModelConfig, Overflow};
-pub use engine::{Engine, EngineBuilder, RunningEngine, Sink, Summary};
-pub use replay::{ReplayOptions, ReplayStats, replay_lines};
+pub use engine::{Engine, EngineBuilder, Refused, RunningEngine, Sink, Summary};
+pub use source::{LineSource, PumpOptions, SourceReport, pump};

@@ -220,6 +220,19 @@ pub struct MonitorStats {
     pub signals_dropped: u64,
 }
 
+impl MonitorStats {
+    /// Adds `other`'s counts to these (to sum the shards of an engine).
+    pub fn add(&mut self, other: &Self) {
+        self.records += other.records;
+        self.rejected += other.rejected;
+        self.labels_joined += other.labels_joined;
+        self.findings += other.findings;
+        self.recoveries += other.recoveries;
+        self.retrain_requests += other.retrain_requests;
+        self.signals_dropped += other.signals_dropped;
+    }
+}
+
 /// A detector kept for one (model, version, signal), with its alarm state.
 #[derive(Debug)]
 struct Instance {

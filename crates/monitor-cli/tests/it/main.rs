@@ -42,7 +42,7 @@ fn demo_runs_the_whole_loop_with_nothing_installed() {
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("drift     metrics.accuracy by threshold"), "{stdout}");
     assert!(stdout.contains("drift     latency_ms by threshold: p99"), "{stdout}");
-    assert!(stdout.contains("recsys (600 records)\n  healthy: no findings"), "{stdout}");
+    assert!(stdout.contains("recsys (600 records read)\n  healthy: no findings"), "{stdout}");
     let jobs = std::fs::read_to_string(dir.join("retrain-jobs.log")).unwrap();
     let mut models: Vec<&str> = jobs.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
     models.sort_unstable();
@@ -162,5 +162,48 @@ fn check_config_prints_the_alpha_of_each_feature() {
     let out = bin().arg("check-config").arg(dir.join("monitor.toml")).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("monitors[0].detector.reference_file"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tail -f log | model-monitor replay --format json`: the finding of a
+/// line is printed while the input is still open, before any more arrives.
+#[test]
+fn live_stdin_prints_a_finding_before_the_input_ends() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("live");
+    let config =
+        "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", window = 1, max = 100.0 }\n";
+    std::fs::write(dir.join("monitor.toml"), config).unwrap();
+    let mut child = bin()
+        .args(["replay", "--format", "json", "--config"])
+        .arg(dir.join("monitor.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    stdin.write_all(b"{\"model\":\"m\",\"latency_ms\":10}\n{\"model\":\"m\",\"latency_ms\":500}\n").unwrap();
+    stdin.flush().unwrap();
+    // stdin stays open: the finding must come out now, not at the end.
+    // The bound only keeps a broken build from hanging the suite.
+    let first = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("no finding while the input was open");
+    let event: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!((event["type"].as_str(), event["seq"].as_u64()), (Some("finding"), Some(1)), "{first}");
+    stdin.write_all(b"{\"model\":\"m\",\"latency_ms\":5}\n").unwrap();
+    let second = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("no recovery while the input was open");
+    assert!(second.contains("\"type\":\"recovered\""), "{second}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

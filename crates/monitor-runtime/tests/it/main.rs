@@ -9,9 +9,11 @@ use monitor_core::event::{Event, EventKind, JobStatus, JobUpdate};
 use monitor_core::observer::{EventPublisher, Observer, ObserverRegistry};
 use monitor_core::record::Record;
 use monitor_core::registry::BuildContext;
+use monitor_core::source::{Position, Source, SourceBatch};
 use monitor_core::testing::RecordingObserver;
 use monitor_core::{Error, async_trait};
-use monitor_runtime::{Config, EngineBuilder, EngineConfig, Overflow, ReplayOptions, replay_lines};
+use monitor_runtime::{Config, EngineBuilder, EngineConfig, LineSource, Overflow, PumpOptions, pump};
+use tokio_util::sync::CancellationToken;
 
 const LATENCY_CONFIG: &str = r#"
 [[monitors]]
@@ -38,14 +40,17 @@ async fn try_submit_reports_a_full_queue_and_submit_waits() {
     // The driver is not running yet, so nothing drains the queue.
     sink.try_submit(latency("m", 1.0)).unwrap();
     sink.try_submit(latency("m", 1.0)).unwrap();
-    assert!(matches!(sink.try_submit(latency("m", 1.0)), Err(Error::Full)));
+    let refused = sink.try_submit(latency("m", 42.0)).unwrap_err();
+    assert!(matches!(refused.error, Error::Full));
+    // The record comes back untouched, to be retried or parked.
+    assert_eq!(refused.record.latency_ms, Some(42.0));
     let waiting = tokio::time::timeout(Duration::from_millis(50), sink.submit(latency("m", 1.0))).await;
     assert!(waiting.is_err(), "submit must wait while the queue is full");
     let task = tokio::spawn(driver);
     sink.submit(latency("m", 1.0)).await.unwrap();
     engine.shutdown();
     let summary = task.await.unwrap();
-    assert_eq!((summary.records, summary.overloaded), (3, 1));
+    assert_eq!((summary.monitor.records, summary.overloaded), (3, 1));
     assert!(matches!(sink.submit(latency("m", 1.0)).await, Err(Error::Closed)));
 }
 
@@ -59,9 +64,9 @@ async fn shutdown_drains_everything_accepted_across_shards() {
         sink.submit(latency(&model, if i < 1500 { 10.0 } else { 500.0 })).await.unwrap();
     }
     let summary = engine.shutdown().await;
-    assert_eq!(summary.records, 3000);
+    assert_eq!(summary.monitor.records, 3000);
     // Each of the ten models goes into drift once and asks for one retrain.
-    assert_eq!((summary.findings, summary.retrain_requests), (10, 10));
+    assert_eq!((summary.monitor.findings, summary.monitor.retrain_requests), (10, 10));
     assert_eq!(recorder.events().len(), 20);
     assert_eq!(recorder.flush_count(), 1);
 }
@@ -79,7 +84,7 @@ async fn rejected_records_are_counted_and_reported_with_their_seq() {
     bad.latency_ms = Some(f64::INFINITY);
     let seq = sink.submit(bad).await.unwrap();
     let summary = engine.shutdown().await;
-    assert_eq!((summary.records, summary.rejected), (0, 1));
+    assert_eq!((summary.monitor.records, summary.monitor.rejected), (0, 1));
     assert_eq!(
         *seen.lock().unwrap(),
         [(seq, "field `latency_ms`: must be a non-negative finite number (got inf)".to_owned())]
@@ -167,7 +172,7 @@ async fn a_slow_observer_drops_its_own_events_and_no_one_elses() {
         sink.submit(latency("m", if i % 2 == 0 { 500.0 } else { 1.0 })).await.unwrap();
     }
     let summary = engine.shutdown().await;
-    assert_eq!(summary.findings + summary.recoveries, 100);
+    assert_eq!(summary.monitor.findings + summary.monitor.recoveries, 100);
     assert!(summary.events_dropped > 0, "{summary:?}");
     let total_recorded = recorder.events().len() as u64;
     // The recorder keeps up; whatever was dropped was (almost all) the sluggish one's.
@@ -175,7 +180,7 @@ async fn a_slow_observer_drops_its_own_events_and_no_one_elses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_skips_malformed_lines_or_stops_when_strict() {
+async fn a_line_source_skips_malformed_lines_or_stops_when_strict() {
     let input = "{\"model\": \"m\", \"latency_ms\": 5}\nnot json\n\n{\"model\": \"m\", \"latency_ms\": -1}\n{\"model\": \"m\", \"latency_ms\": 7}\n";
     for (strict, submitted, malformed) in [(false, 2, 2), (true, 1, 1)] {
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -184,21 +189,137 @@ async fn replay_skips_malformed_lines_or_stops_when_strict() {
             .on_reject(move |seq, e| log.lock().unwrap().push((seq, e.to_string())))
             .spawn()
             .unwrap();
-        let sink = engine.sink();
-        let stats =
-            tokio::task::spawn_blocking(move || replay_lines(input.as_bytes(), &sink, ReplayOptions { strict }))
-                .await
-                .unwrap()
-                .unwrap();
+        let mut source = LineSource::spawn("test", "input", input.as_bytes(), 1 << 20);
+        let stats = pump(&mut source, &engine.sink(), PumpOptions { strict }, &CancellationToken::new()).await.unwrap();
         let summary = engine.shutdown().await;
-        assert_eq!((stats.submitted, stats.malformed, summary.records), (submitted, malformed, submitted));
+        assert_eq!((stats.submitted, stats.malformed, summary.monitor.records), (submitted, malformed, submitted));
         assert_eq!(stats.stopped_by.is_some(), strict);
+        // Lines are 1-based in positions: the whole input, or up to the bad line.
+        let acked = if strict { 2 } else { 5 };
+        assert_eq!(stats.acked, Some(Position::new("input", acked)));
+        assert_eq!(source.acked(), stats.acked.as_ref());
         let seen = seen.lock().unwrap();
         assert!(seen[0].1.starts_with("line 2: malformed JSON"), "{seen:?}");
         assert_eq!(seen[0].0, 1);
         if !strict {
             assert_eq!(seen[1], (3, "line 4: field `latency_ms`: must not be negative (got -1)".to_owned()));
         }
+    }
+}
+
+/// Batches of records spread over models, from memory; remembers every
+/// acknowledgement and how many records the engine had processed by then.
+struct Scripted {
+    batches: Vec<SourceBatch>,
+    acks: Arc<Mutex<Vec<(u64, u64)>>>,
+    engine: monitor_runtime::Engine,
+}
+
+#[async_trait]
+impl Source for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    async fn next_batch(&mut self) -> monitor_core::Result<Option<SourceBatch>> {
+        Ok(if self.batches.is_empty() { None } else { Some(self.batches.remove(0)) })
+    }
+
+    async fn ack(&mut self, position: &Position) -> monitor_core::Result<()> {
+        let processed = self.engine.stats().monitor.records;
+        self.acks.lock().unwrap().push((position.offset, processed));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_acknowledged_in_order_once_processed() {
+    let engine = builder(LATENCY_CONFIG).shards(4).spawn().unwrap();
+    let mut seq = 0;
+    let batches: Vec<SourceBatch> = (1..=50)
+        .map(|b| {
+            let records = (0..20)
+                .map(|i| {
+                    seq += 1;
+                    (seq - 1, latency(&format!("m{i}"), 10.0))
+                })
+                .collect();
+            SourceBatch { records, rejected: Vec::new(), position: Some(Position::new("p", b * 20)) }
+        })
+        .collect();
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let mut source = Scripted { batches, acks: Arc::clone(&acks), engine: engine.engine().clone() };
+    let report = pump(&mut source, &engine.sink(), PumpOptions::default(), &CancellationToken::new()).await.unwrap();
+    let summary = engine.shutdown().await;
+    assert_eq!((report.submitted, summary.monitor.records), (1000, 1000));
+    let acks = acks.lock().unwrap();
+    let offsets: Vec<u64> = acks.iter().map(|a| a.0).collect();
+    assert_eq!(offsets, (1..=50).map(|b| b * 20).collect::<Vec<_>>(), "every batch, in order");
+    // Shards publish their counts after each batch part, so by the time a
+    // batch is acknowledged every record up to it has been counted.
+    for (offset, processed) in acks.iter() {
+        assert!(processed >= offset, "batch ending at {offset} acknowledged with {processed} processed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_keeps_each_models_order_across_shards() {
+    let recorder = RecordingObserver::new();
+    let config =
+        "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", window = 1, max = 100.0 }\n";
+    let engine = builder(config).shards(4).observer(Box::new(recorder.clone())).spawn().unwrap();
+    // Each model alternates high and low: in order, every record flips it.
+    let records: Vec<(u64, Record)> =
+        (0..400).map(|i| (i, latency(&format!("m{}", i % 8), if (i / 8) % 2 == 0 { 500.0 } else { 1.0 }))).collect();
+    engine.sink().submit_batch(records).await.unwrap();
+    let summary = engine.shutdown().await;
+    assert_eq!(summary.monitor.findings + summary.monitor.recoveries, 400);
+    for m in 0..8 {
+        let seqs: Vec<u64> =
+            recorder.events().iter().filter(|e| e.key.model == format!("m{m}")).map(|e| e.seq).collect();
+        assert_eq!(seqs.len(), 50);
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "model m{m} out of order: {seqs:?}");
+    }
+}
+
+/// Never finishes flushing.
+struct Stuck;
+
+#[async_trait]
+impl Observer for Stuck {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+    async fn on_event(&mut self, _event: &Event) -> monitor_core::Result<()> {
+        Ok(())
+    }
+    async fn flush(&mut self) -> monitor_core::Result<()> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_off_an_observer_at_the_deadline_and_says_so() {
+    let config = format!("{LATENCY_CONFIG}\n[engine]\nshutdown_timeout = \"200ms\"\n");
+    let recorder = RecordingObserver::new();
+    let engine = builder(&config).observer(Box::new(Stuck)).observer(Box::new(recorder.clone())).spawn().unwrap();
+    for _ in 0..2 {
+        engine.sink().submit(latency("m", 500.0)).await.unwrap();
+    }
+    let summary = engine.shutdown().await;
+    assert_eq!(summary.monitor.records, 2);
+    // The healthy observer got everything and finished; the stuck one is reported.
+    assert_eq!(recorder.events().len(), 2);
+    assert_eq!(recorder.flush_count(), 1);
+    assert_eq!(summary.unfinished.len(), 1, "{:?}", summary.unfinished);
+    assert!(summary.unfinished[0].starts_with("observer `stuck` had not finished"), "{:?}", summary.unfinished);
+}
+
+#[test]
+fn engine_sizes_have_upper_bounds() {
+    for (key, value) in [("shards", "100000"), ("queue_capacity", "1000000000000"), ("shutdown_timeout", "\"2h\"")] {
+        let err = Config::from_toml(&format!("[engine]\n{key} = {value}\n")).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("config error at `engine.{key}`: must be")), "{err}");
     }
 }
 

@@ -1,0 +1,349 @@
+//! The engine: a cloneable sink, shards that own model state, an event bus,
+//! and one task with a bounded queue per observer.
+//!
+//! One async model: every part is a tokio task on the caller's runtime,
+//! tracked by one [`TaskTracker`]; one [`CancellationToken`] stops the
+//! intake. Shutdown drains every record already accepted, hands every event
+//! on, then gives observers until `engine.shutdown_timeout` to finish what
+//! they started (deliveries, running jobs). An observer still busy then is
+//! cut off, and the [`Summary`] says so in `unfinished`.
+
+mod bus;
+mod shard;
+mod sink;
+mod summary;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use monitor_core::observer::{EventPublisher, Observer, ObserverRegistry};
+use monitor_core::registry::BuildContext;
+use monitor_core::{Error, RecordError};
+use monitor_strategies::{Monitor, MonitorPlan};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::bus::{BusPublisher, ObserverLink, ObserverMsg, bus_loop, observer_loop};
+use self::shard::Shard;
+pub(crate) use self::sink::BatchDone;
+pub use self::sink::{Refused, RejectHandler, Sink};
+use self::summary::Counters;
+pub use self::summary::Summary;
+use crate::config::{Config, EngineConfig, Overflow};
+
+/// How long observers get, after the deadline, to take the events still
+/// queued for them (feedback published while they flushed).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Builds an [`Engine`] from a plan or a [`Config`].
+pub struct EngineBuilder {
+    plan: MonitorPlan,
+    settings: EngineConfig,
+    observers: Vec<Box<dyn Observer>>,
+    on_reject: Option<RejectHandler>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("plan", &self.plan)
+            .field("settings", &self.settings)
+            .field("observers", &self.observers.iter().map(|o| o.name().to_owned()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl EngineBuilder {
+    /// An engine for `plan` with default settings and no observer.
+    pub fn new(plan: MonitorPlan) -> Self {
+        Self { plan, settings: EngineConfig::default(), observers: Vec::new(), on_reject: None }
+    }
+
+    /// An engine for `config`, with its observers built by `registry`.
+    /// Every config error surfaces here, before anything runs.
+    pub fn from_config(config: &Config, registry: &ObserverRegistry, ctx: &BuildContext) -> Result<Self, Error> {
+        config.validate()?;
+        let observers = config.build_observers(registry, ctx)?;
+        Ok(Self { plan: config.plan()?, settings: config.engine.clone(), observers, on_reject: None })
+    }
+
+    /// Replaces the engine settings.
+    #[must_use]
+    pub fn settings(mut self, settings: EngineConfig) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Sets the number of shards.
+    #[must_use]
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.settings.shards = shards;
+        self
+    }
+
+    /// Sets how many messages each shard queues: single records from
+    /// `submit`, or batches of up to 256 from a replay.
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.settings.queue_capacity = capacity;
+        self
+    }
+
+    /// Sets what a full observer queue does.
+    #[must_use]
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.settings.overflow = overflow;
+        self
+    }
+
+    /// Adds an observer built in code.
+    #[must_use]
+    pub fn observer(mut self, observer: Box<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Calls `handler` for every record a shard rejects (records the caller
+    /// rejects before the sink go through [`Sink::reject`]). The default logs
+    /// a warning.
+    #[must_use]
+    pub fn on_reject(mut self, handler: impl Fn(u64, &RecordError) + Send + Sync + 'static) -> Self {
+        self.on_reject = Some(Arc::new(handler));
+        self
+    }
+
+    /// Builds the engine: a handle, and the future that runs it. Drive the
+    /// future (spawn it or await it) and call [`Engine::shutdown`] to stop;
+    /// the future then drains everything accepted and returns a [`Summary`].
+    pub fn build(self) -> Result<(Engine, impl Future<Output = Summary> + Send + 'static), Error> {
+        self.settings.validate()?;
+        let monitors: Vec<Monitor> =
+            (0..self.settings.shards).map(|_| Monitor::new(self.plan.clone())).collect::<Result<_, _>>()?;
+        let counters = Arc::new(Counters::new(monitors.len()));
+        let stop = CancellationToken::new();
+        let mut shard_txs = Vec::with_capacity(monitors.len());
+        let mut shard_rxs = Vec::with_capacity(monitors.len());
+        for _ in 0..monitors.len() {
+            let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
+            shard_txs.push(tx);
+            shard_rxs.push(rx);
+        }
+        let on_reject: RejectHandler = self
+            .on_reject
+            .unwrap_or_else(|| Arc::new(|seq, e: &RecordError| tracing::warn!(seq, error = %e, "record rejected")));
+        let sink = Sink {
+            shards: shard_txs.into(),
+            next_seq: Arc::new(AtomicU64::new(0)),
+            counters: Arc::clone(&counters),
+            on_reject: Arc::clone(&on_reject),
+        };
+        let engine = Engine { sink, stop: stop.clone(), counters: Arc::clone(&counters) };
+        let parts = Parts {
+            settings: self.settings,
+            monitors,
+            shard_rxs,
+            stop,
+            observers: self.observers,
+            counters,
+            on_reject,
+        };
+        Ok((engine, run(parts)))
+    }
+
+    /// Builds the engine and spawns it on the current tokio runtime.
+    pub fn spawn(self) -> Result<RunningEngine, Error> {
+        let (engine, driver) = self.build()?;
+        Ok(RunningEngine { engine, task: tokio::spawn(driver) })
+    }
+}
+
+/// An engine spawned by [`EngineBuilder::spawn`].
+#[derive(Debug)]
+pub struct RunningEngine {
+    engine: Engine,
+    task: JoinHandle<Summary>,
+}
+
+impl RunningEngine {
+    /// The handle.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A sink to submit records.
+    pub fn sink(&self) -> Sink {
+        self.engine.sink()
+    }
+
+    /// Stops accepting records, drains everything accepted, lets observers
+    /// finish (up to `engine.shutdown_timeout`) and returns the summary.
+    pub async fn shutdown(self) -> Summary {
+        self.engine.shutdown();
+        match self.task.await {
+            Ok(summary) => summary,
+            Err(e) => {
+                tracing::error!(error = %e, "engine task failed");
+                let mut summary = self.engine.counters.summary();
+                summary.unfinished.push(format!("the engine task failed: {e}"));
+                summary
+            }
+        }
+    }
+}
+
+/// A handle to a running engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    sink: Sink,
+    stop: CancellationToken,
+    counters: Arc<Counters>,
+}
+
+impl Engine {
+    /// A sink to submit records. Sinks are cheap to clone.
+    pub fn sink(&self) -> Sink {
+        self.sink.clone()
+    }
+
+    /// Stops accepting records. What was accepted is still processed; the
+    /// engine's future completes once everything is drained.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// The token that [`Engine::shutdown`] cancels, for tasks that must stop
+    /// with the engine (a source's reader, say).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Summary {
+        self.counters.summary()
+    }
+}
+
+/// Everything the engine's future owns.
+struct Parts {
+    settings: EngineConfig,
+    monitors: Vec<Monitor>,
+    shard_rxs: Vec<mpsc::Receiver<sink::ShardBatch>>,
+    stop: CancellationToken,
+    observers: Vec<Box<dyn Observer>>,
+    counters: Arc<Counters>,
+    on_reject: RejectHandler,
+}
+
+async fn run(parts: Parts) -> Summary {
+    let Parts { settings, monitors, shard_rxs, stop, observers, counters, on_reject } = parts;
+    let tracker = TaskTracker::new();
+    let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
+    let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher { tx: feedback_tx });
+
+    let mut links = Vec::with_capacity(observers.len());
+    let mut observer_tasks = Vec::with_capacity(observers.len());
+    for mut observer in observers {
+        observer.attach(Arc::clone(&publisher));
+        let (tx, rx) = mpsc::channel(settings.observer_queue);
+        let name = observer.name().to_owned();
+        links.push(ObserverLink { name: name.clone(), tx, warned_full: AtomicBool::new(false) });
+        observer_tasks.push((name, tracker.spawn(observer_loop(observer, rx, Arc::clone(&counters)))));
+    }
+    drop(publisher);
+    let links = Arc::new(links);
+
+    let (bus_tx, bus_rx) = mpsc::channel(settings.observer_queue.max(64));
+    let (drained_tx, drained_rx) = oneshot::channel();
+    let (finish_tx, finish_rx) = oneshot::channel();
+    let bus = tracker.spawn(bus_loop(
+        bus_rx,
+        feedback_rx,
+        Arc::clone(&links),
+        settings.overflow,
+        Arc::clone(&counters),
+        drained_tx,
+        finish_rx,
+    ));
+
+    let shards: Vec<_> = monitors
+        .into_iter()
+        .zip(shard_rxs)
+        .enumerate()
+        .map(|(index, (monitor, rx))| {
+            let shard = Shard {
+                index,
+                monitor,
+                rx,
+                stop: stop.clone(),
+                bus: bus_tx.clone(),
+                counters: Arc::clone(&counters),
+                on_reject: Arc::clone(&on_reject),
+            };
+            tracker.spawn(shard.run())
+        })
+        .collect();
+    drop(bus_tx);
+    tracker.close();
+    for shard in shards {
+        if let Err(e) = shard.await {
+            tracing::error!(error = %e, "shard task failed");
+            counters.unfinished(format!("a shard task failed: {e}"));
+        }
+    }
+
+    // Every shard is done: wait until the bus has handed their events on,
+    // then give observers until the deadline to finish what those events
+    // started.
+    let _ = drained_rx.await;
+    let deadline = tokio::time::Instant::now() + settings.shutdown_timeout.as_std();
+    let mut acks = Vec::with_capacity(links.len());
+    for (i, link) in links.iter().enumerate() {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        if link.tx.send(ObserverMsg::Flush(ack_tx)).await.is_ok() {
+            acks.push((i, ack_rx));
+        }
+    }
+    let mut late = vec![false; links.len()];
+    for (i, ack) in acks {
+        if tokio::time::timeout_at(deadline, ack).await.is_err() {
+            late[i] = true;
+        }
+    }
+    // Cut off the observers still busy: dropping a task drops what it
+    // holds (a running job's child process is killed with it), and closes
+    // its queue, so the bus can no longer wait on it.
+    let mut waiting = Vec::with_capacity(observer_tasks.len());
+    for (i, (name, task)) in observer_tasks.into_iter().enumerate() {
+        if late[i] {
+            task.abort();
+            counters.unfinished(format!(
+                "observer `{name}` had not finished its work after {} (engine.shutdown_timeout); it was cut off",
+                settings.shutdown_timeout
+            ));
+        } else {
+            waiting.push((name, task));
+        }
+    }
+    let _ = finish_tx.send(());
+    drop(links);
+    if let Err(e) = bus.await {
+        tracing::error!(error = %e, "bus task failed");
+    }
+    // The bus is done and every queue closed: the remaining observers end
+    // once they have handled what is queued, which the grace bounds.
+    let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    for (name, task) in waiting {
+        let abort = task.abort_handle();
+        if tokio::time::timeout_at(deadline.max(grace), task).await.is_err() {
+            abort.abort();
+            counters.unfinished(format!(
+                "observer `{name}` still had events queued at the shutdown deadline; they were dropped"
+            ));
+        }
+    }
+    tracker.wait().await;
+    counters.summary()
+}

@@ -1,0 +1,223 @@
+//! The sink: where records go in, singly or in batches, async or blocking.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use monitor_core::record::Record;
+use monitor_core::shard::shard_of;
+use monitor_core::{Error, RecordError};
+use tokio::sync::{mpsc, oneshot};
+
+use super::summary::Counters;
+
+/// Called for every rejected record with its `seq` and the reason.
+pub type RejectHandler = Arc<dyn Fn(u64, &RecordError) + Send + Sync>;
+
+/// Fires once every shard that holds part of a batch has processed it: the
+/// last clone dropped sends the signal, so a batch split across shards
+/// completes when its slowest part does.
+#[derive(Debug)]
+pub(crate) struct BatchDone(Option<oneshot::Sender<()>>);
+
+impl BatchDone {
+    /// A completion token and the receiver that resolves when it is dropped.
+    pub(crate) fn new() -> (Arc<Self>, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Arc::new(Self(Some(tx))), rx)
+    }
+}
+
+impl Drop for BatchDone {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Records for one shard, in input order, as one queue message: batching
+/// keeps the cost of queueing and waking a shard off the per-record path.
+#[derive(Debug)]
+pub(crate) struct ShardBatch {
+    pub(crate) records: Vec<(u64, Record)>,
+    /// Dropped by the shard once these records are processed.
+    pub(crate) done: Option<Arc<BatchDone>>,
+}
+
+/// A record that [`Sink::try_submit`] could not queue, given back.
+#[derive(Debug)]
+pub struct Refused {
+    /// The record, untouched (boxed, to keep the error small on the hot path).
+    pub record: Box<Record>,
+    /// Why: [`Error::Full`] (try again later) or [`Error::Closed`].
+    pub error: Error,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record of model `{}` refused: {}", self.record.model, self.error)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Where records go in. Cloneable; every clone feeds the same engine.
+///
+/// Records of one model keep their order: they go to the one shard that owns
+/// the model ([`monitor_core::shard::shard_of`]), and a batch is split by
+/// shard without reordering. Several producers (parser threads, HTTP
+/// requests) can submit at once; each one's records of a model stay in the
+/// order it submits them.
+#[derive(Clone)]
+pub struct Sink {
+    pub(crate) shards: Arc<[mpsc::Sender<ShardBatch>]>,
+    pub(crate) next_seq: Arc<AtomicU64>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) on_reject: RejectHandler,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").field("shards", &self.shards.len()).finish()
+    }
+}
+
+impl Sink {
+    /// The shard that owns `model`.
+    pub fn shard_index(&self, model: &str) -> usize {
+        shard_of(model, self.shards.len())
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The next sequence number, for callers that do not number their input.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn one(&self, seq: u64, record: Record) -> (usize, ShardBatch) {
+        (self.shard_index(&record.model), ShardBatch { records: vec![(seq, record)], done: None })
+    }
+
+    /// Splits `records` by shard, keeping their order within each shard.
+    fn split(&self, records: Vec<(u64, Record)>, done: Option<&Arc<BatchDone>>) -> Vec<(usize, ShardBatch)> {
+        if self.shards.len() == 1 {
+            return vec![(0, ShardBatch { records, done: done.cloned() })];
+        }
+        let mut parts: Vec<Vec<(u64, Record)>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for (seq, record) in records {
+            let shard = self.shard_index(&record.model);
+            parts[shard].push((seq, record));
+        }
+        parts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(i, records)| (i, ShardBatch { records, done: done.cloned() }))
+            .collect()
+    }
+
+    fn counted(&self, n: usize) {
+        self.counters.submitted.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Submits a record, waiting while its shard's queue is full
+    /// (back-pressure). Returns the `seq` it was given.
+    pub async fn submit(&self, record: Record) -> Result<u64, Error> {
+        let seq = self.next_seq();
+        self.submit_at(seq, record).await.map(|()| seq)
+    }
+
+    /// Submits a record with the caller's `seq` (a line index), waiting
+    /// while the queue is full.
+    pub async fn submit_at(&self, seq: u64, record: Record) -> Result<(), Error> {
+        let (shard, batch) = self.one(seq, record);
+        self.shards[shard].send(batch).await.map_err(|_| Error::Closed)?;
+        self.counted(1);
+        Ok(())
+    }
+
+    /// Submits records with their `seq`, in order, waiting while a queue is
+    /// full. Each model's records keep their order.
+    pub async fn submit_batch(&self, records: Vec<(u64, Record)>) -> Result<(), Error> {
+        self.submit_batch_with(records, None).await
+    }
+
+    pub(crate) async fn submit_batch_with(
+        &self,
+        records: Vec<(u64, Record)>,
+        done: Option<&Arc<BatchDone>>,
+    ) -> Result<(), Error> {
+        for (shard, part) in self.split(records, done) {
+            let n = part.records.len();
+            self.shards[shard].send(part).await.map_err(|_| Error::Closed)?;
+            self.counted(n);
+        }
+        Ok(())
+    }
+
+    /// Submits a record from a thread outside the async runtime, blocking
+    /// while the queue is full. Returns its `seq`. Panics if called from
+    /// within an async task (a tokio rule): use it from `spawn_blocking` or
+    /// a plain thread.
+    pub fn blocking_submit(&self, record: Record) -> Result<u64, Error> {
+        let seq = self.next_seq();
+        self.blocking_submit_at(seq, record).map(|()| seq)
+    }
+
+    /// Like [`Sink::blocking_submit`], with the caller's `seq`.
+    pub fn blocking_submit_at(&self, seq: u64, record: Record) -> Result<(), Error> {
+        let (shard, batch) = self.one(seq, record);
+        self.shards[shard].blocking_send(batch).map_err(|_| Error::Closed)?;
+        self.counted(1);
+        Ok(())
+    }
+
+    /// Submits records with their `seq` from a thread outside the async
+    /// runtime, blocking while a queue is full. Each model's records keep
+    /// their order.
+    pub fn blocking_submit_batch(&self, records: Vec<(u64, Record)>) -> Result<(), Error> {
+        for (shard, part) in self.split(records, None) {
+            let n = part.records.len();
+            self.shards[shard].blocking_send(part).map_err(|_| Error::Closed)?;
+            self.counted(n);
+        }
+        Ok(())
+    }
+
+    /// Submits a record if its shard's queue has room, and returns its
+    /// `seq`. Otherwise the record comes back in [`Refused`], with
+    /// [`Error::Full`] (counted as overloaded) or [`Error::Closed`].
+    pub fn try_submit(&self, record: Record) -> Result<u64, Refused> {
+        let seq = self.next_seq();
+        let (shard, batch) = self.one(seq, record);
+        match self.shards[shard].try_send(batch) {
+            Ok(()) => {
+                self.counted(1);
+                Ok(seq)
+            }
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+                Err(Refused { record: Box::new(take_one(batch)), error: Error::Full })
+            }
+            Err(mpsc::error::TrySendError::Closed(batch)) => {
+                Err(Refused { record: Box::new(take_one(batch)), error: Error::Closed })
+            }
+        }
+    }
+
+    /// Counts a record the caller rejected before submitting it (bad JSON,
+    /// say), and reports it like the shards' own rejections.
+    pub fn reject(&self, seq: u64, error: &RecordError) {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        (self.on_reject)(seq, error);
+    }
+}
+
+/// The record of a batch made by `Sink::one`, which holds exactly one.
+fn take_one(mut batch: ShardBatch) -> Record {
+    batch.records.swap_remove(0).1
+}
