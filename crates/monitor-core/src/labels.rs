@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
 use crate::record::{ModelKey, Record, Value, prediction_error};
@@ -136,6 +137,73 @@ impl LabelJoiner {
                 self.expired += 1;
             }
         }
+    }
+}
+
+/// A prediction waiting for its label, as saved in a [`LabelJoinerState`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingLabel {
+    /// The model.
+    pub model: String,
+    /// The prediction's `id`.
+    pub id: String,
+    /// The version that made the prediction.
+    pub version: String,
+    /// The prediction.
+    pub prediction: Value,
+    /// Its event time.
+    pub ts: DateTime<Utc>,
+}
+
+/// Everything a [`LabelJoiner`] has learned, for snapshots: restored, it
+/// joins and expires exactly as the joiner it was taken from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelJoinerState {
+    /// The pending predictions, sorted by model and id.
+    pub pending: Vec<PendingLabel>,
+    /// Arrival order, oldest first: event time, model and id (entries
+    /// already joined may linger; they are skipped on expiry).
+    pub order: Vec<(DateTime<Utc>, String, String)>,
+    /// Predictions forgotten unlabelled so far.
+    pub expired: u64,
+}
+
+impl LabelJoiner {
+    /// The joiner's state, for a snapshot.
+    pub fn state(&self) -> LabelJoinerState {
+        let mut pending: Vec<PendingLabel> = self
+            .pending
+            .iter()
+            .map(|((model, id), p)| PendingLabel {
+                model: model.clone(),
+                id: id.clone(),
+                version: p.version.clone(),
+                prediction: p.prediction.clone(),
+                ts: p.ts,
+            })
+            .collect();
+        pending.sort_by(|a, b| (&a.model, &a.id).cmp(&(&b.model, &b.id)));
+        LabelJoinerState { pending, order: self.order.iter().cloned().collect(), expired: self.expired }
+    }
+
+    /// A joiner with `capacity` and `max_age` (as in [`LabelJoiner::new`])
+    /// and the learned `state`. More pending predictions than `capacity`
+    /// is an error naming both numbers.
+    pub fn restore(capacity: usize, max_age: Duration, state: LabelJoinerState) -> Result<Self, String> {
+        let mut joiner = Self::new(capacity, max_age);
+        if state.pending.len() > joiner.capacity {
+            return Err(format!(
+                "{} pending labels saved, more than limits.pending_labels = {}",
+                state.pending.len(),
+                joiner.capacity
+            ));
+        }
+        for p in state.pending {
+            joiner.pending.insert((p.model, p.id), Pending { version: p.version, prediction: p.prediction, ts: p.ts });
+        }
+        joiner.order = state.order.into();
+        joiner.expired = state.expired;
+        Ok(joiner)
     }
 }
 

@@ -48,10 +48,13 @@ pub mod detectors;
 pub mod monitor;
 pub mod pattern;
 pub mod policy;
+pub mod snapshot;
 pub mod stats;
 pub mod synth;
 
 pub use detectors::{Adwin, Cusum, Ddm, DetectorConfig, Eddm, Ewma, HddmA, HddmW, Kswin, PageHinkley};
 pub use monitor::{EffectiveAlpha, Limits, Monitor, MonitorPlan, MonitorSpec, MonitorStats};
+pub use monitor_core::detector::DriftStatus;
 pub use pattern::SignalPattern;
 pub use policy::{PolicyConfig, Trigger};
+pub use snapshot::MonitorSnapshot;

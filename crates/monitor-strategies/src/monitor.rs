@@ -39,7 +39,7 @@ impl MonitorSpec {
         Ok(Self { signal, detector, models: None })
     }
 
-    fn applies_to(&self, model: &str) -> bool {
+    pub(crate) fn applies_to(&self, model: &str) -> bool {
         self.models.as_ref().is_none_or(|ms| ms.iter().any(|m| m == model))
     }
 }
@@ -235,33 +235,33 @@ impl MonitorStats {
 
 /// A detector kept for one (model, version, signal), with its alarm state.
 #[derive(Debug)]
-struct Instance {
-    detector: Box<dyn Detector>,
+pub(crate) struct Instance {
+    pub(crate) detector: Box<dyn Detector>,
     /// Index of the `[[monitors]]` entry that made it: its family for
     /// multiple-test correction.
-    spec: usize,
-    mode: AlarmMode,
-    status: DriftStatus,
-    open: Option<Finding>,
+    pub(crate) spec: usize,
+    pub(crate) mode: AlarmMode,
+    pub(crate) status: DriftStatus,
+    pub(crate) open: Option<Finding>,
 }
 
 /// The detectors of one signal of one model version.
 #[derive(Debug, Default)]
-struct Series {
-    instances: Vec<Instance>,
+pub(crate) struct Series {
+    pub(crate) instances: Vec<Instance>,
 }
 
 #[derive(Debug, Default)]
-struct ModelState {
-    latency: Option<Series>,
-    prediction: Option<Series>,
-    error: Option<Series>,
-    features: HashMap<String, Series>,
-    metrics: HashMap<String, Series>,
-    signals: usize,
-    instances: usize,
-    failing: usize,
-    policy: PolicyState,
+pub(crate) struct ModelState {
+    pub(crate) latency: Option<Series>,
+    pub(crate) prediction: Option<Series>,
+    pub(crate) error: Option<Series>,
+    pub(crate) features: HashMap<String, Series>,
+    pub(crate) metrics: HashMap<String, Series>,
+    pub(crate) signals: usize,
+    pub(crate) instances: usize,
+    pub(crate) failing: usize,
+    pub(crate) policy: PolicyState,
 }
 
 /// The synchronous monitoring loop for every model version: records in,
@@ -292,11 +292,11 @@ struct ModelState {
 /// ```
 #[derive(Debug)]
 pub struct Monitor {
-    plan: Arc<MonitorPlan>,
-    models: HashMap<String, HashMap<String, ModelState>>,
-    versions: usize,
-    labels: LabelJoiner,
-    stats: MonitorStats,
+    pub(crate) plan: Arc<MonitorPlan>,
+    pub(crate) models: HashMap<String, HashMap<String, ModelState>>,
+    pub(crate) versions: usize,
+    pub(crate) labels: LabelJoiner,
+    pub(crate) stats: MonitorStats,
 }
 
 impl Monitor {

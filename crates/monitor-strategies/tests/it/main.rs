@@ -10,3 +10,4 @@ mod scipy_cases;
 mod detectors;
 mod monitor;
 mod properties;
+mod snapshot;
