@@ -97,6 +97,15 @@ pub struct Record {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// The longest `model`, `version`, `id`, feature name or metric name
+/// accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+/// The longest string value (a class in `prediction`, `label` or a
+/// categorical feature) accepted, in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// The most features plus metrics one record may carry.
+pub const MAX_SIGNALS_PER_RECORD: usize = 4096;
+
 /// The fields a record may have, in the order of the contract.
 pub const RECORD_FIELDS: &[&str] =
     &["model", "version", "ts", "id", "latency_ms", "prediction", "label", "features", "metrics"];
@@ -147,7 +156,13 @@ impl Record {
         };
         let mut record = Self::new(String::new(), received_at);
         let mut model = None;
+        let mut seen = [false; RECORD_FIELDS.len()];
         for (field, value) in map {
+            if let Some(i) = RECORD_FIELDS.iter().position(|f| *f == field) {
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(RecordError::field(&*field, &value, "appears twice in the record; give each field once"));
+                }
+            }
             if value == Loose::Null {
                 continue;
             }
@@ -186,6 +201,56 @@ impl Record {
         Ok(record)
     }
 
+    /// Bounds on names, texts and counts, so that no record can make the
+    /// engine hold more than a few kilobytes per name it remembers.
+    fn check_sizes(&self) -> Result<(), RecordError> {
+        let name = |field: &str, text: &str| {
+            if text.len() > MAX_NAME_BYTES {
+                Err(RecordError::field(
+                    field,
+                    format!("{:?}…", prefix(text)),
+                    format!("is {} bytes, longer than the limit of {MAX_NAME_BYTES}", text.len()),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let text = |field: &str, value: &Value| match value {
+            Value::Category(c) if c.len() > MAX_TEXT_BYTES => Err(RecordError::field(
+                field,
+                format!("{:?}…", prefix(c)),
+                format!("is {} bytes, longer than the limit of {MAX_TEXT_BYTES}", c.len()),
+            )),
+            _ => Ok(()),
+        };
+        name("model", &self.model)?;
+        name("version", &self.version)?;
+        if let Some(id) = &self.id {
+            name("id", id)?;
+        }
+        for (field, value) in [("prediction", &self.prediction), ("label", &self.label)] {
+            if let Some(v) = value {
+                text(field, v)?;
+            }
+        }
+        let count = self.features.len() + self.metrics.len();
+        if count > MAX_SIGNALS_PER_RECORD {
+            return Err(RecordError::field(
+                "features",
+                count,
+                format!("too many features and metrics in one record (the limit is {MAX_SIGNALS_PER_RECORD})"),
+            ));
+        }
+        for (n, v) in &self.features {
+            name("features", n)?;
+            text(&format!("features.{n}"), v)?;
+        }
+        for n in self.metrics.keys() {
+            name("metrics", n)?;
+        }
+        Ok(())
+    }
+
     /// Checks the invariants of the contract. Records built in code should be
     /// validated before they are submitted; parsed records already are.
     pub fn validate(&self) -> Result<(), RecordError> {
@@ -195,6 +260,7 @@ impl Record {
         if self.version.is_empty() {
             return Err(RecordError::field("version", "\"\"", "must be a non-empty string"));
         }
+        self.check_sizes()?;
         if let Some(x) = self.latency_ms {
             if !x.is_finite() || x < 0.0 {
                 return Err(RecordError::field("latency_ms", x, "must be a non-negative finite number"));
@@ -302,6 +368,11 @@ fn value_text(v: &Value) -> String {
     }
 }
 
+/// The first few characters of an over-long text, for an error message.
+fn prefix(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
 fn non_empty_string(field: &str, value: Loose<'_>) -> Result<String, RecordError> {
     match value {
         Loose::Str(s) if !s.is_empty() => Ok(s.into_owned()),
@@ -366,6 +437,13 @@ fn features(value: Loose<'_>) -> Result<BTreeMap<String, Value>, RecordError> {
                 ));
             }
         };
+        if out.contains_key(&*name) {
+            return Err(RecordError::field(
+                "features",
+                format!("{name:?}"),
+                "this feature appears twice; give each feature once",
+            ));
+        }
         out.insert(name.into_owned(), value);
     }
     Ok(out)
@@ -384,6 +462,13 @@ fn metrics(value: Loose<'_>) -> Result<BTreeMap<String, f64>, RecordError> {
             continue;
         }
         let x = number(&format!("metrics.{name}"), &v)?;
+        if out.contains_key(&*name) {
+            return Err(RecordError::field(
+                "metrics",
+                format!("{name:?}"),
+                "this metric appears twice; give each metric once",
+            ));
+        }
         out.insert(name.into_owned(), x);
     }
     Ok(out)

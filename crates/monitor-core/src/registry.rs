@@ -10,6 +10,7 @@
 //! use monitor_core::registry::{BuildContext, Component, Registry, parse_config};
 //!
 //! /// What the registry builds.
+//! #[derive(Debug)]
 //! struct Greeter(String);
 //! impl Component for Greeter {
 //!     const WHAT: &'static str = "greeter";

@@ -7,6 +7,7 @@
 //! sudden jumps between them that the windows then have to evict.
 
 mod categories;
+mod records;
 mod sketch;
 mod stats;
 mod windows;
