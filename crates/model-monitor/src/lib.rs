@@ -28,7 +28,7 @@
 //!     min_samples = 2
 //! "#)?;
 //! let registry = model_monitor::observers::builtin_registry();
-//! let recorder = RecordingObserver::new();
+//! let recorder = model_monitor::testing::RecordingObserver::new();
 //! let engine = EngineBuilder::from_config(&config, &registry, &BuildContext::default())?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
@@ -37,7 +37,7 @@
 //!     engine.sink().submit(Record::parse(&line, chrono::Utc::now())?).await?;
 //! }
 //! let summary = engine.shutdown().await;
-//! assert_eq!((summary.findings, summary.retrain_requests), (1, 1));
+//! assert_eq!((summary.monitor.findings, summary.monitor.retrain_requests), (1, 1));
 //! assert_eq!(recorder.events()[0].type_name(), "finding");
 //! # Ok(())
 //! # }

@@ -160,7 +160,11 @@ impl Record {
         for (field, value) in map {
             if let Some(i) = RECORD_FIELDS.iter().position(|f| *f == field) {
                 if std::mem::replace(&mut seen[i], true) {
-                    return Err(RecordError::field(&*field, &value, "appears twice in the record; give each field once"));
+                    return Err(RecordError::field(
+                        &*field,
+                        &value,
+                        "appears twice in the record; give each field once",
+                    ));
                 }
             }
             if value == Loose::Null {

@@ -273,6 +273,10 @@ mod tests {
 signal = "metrics.accuracy"
 detector = { kind = "threshold", statistic = "mean", window = 100, min = 0.90 }
 
+[[monitors]]
+signal = "latency_ms"
+detector = { kind = "threshold", statistic = "p99", window = 100, max = 250.0 }
+
 [policy]
 trigger = { at_least = 2 }
 cooldown = "30m"
@@ -285,7 +289,7 @@ format = "json"
 "#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.monitors.len(), 1);
+        assert_eq!(config.monitors.len(), 2);
         assert_eq!(config.observers[0]["kind"], "webhook");
     }
 

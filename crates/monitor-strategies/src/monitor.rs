@@ -60,6 +60,28 @@ pub struct Limits {
     /// How long, in event time, a prediction waits for its label (default 24h).
     #[serde(default = "default_label_max_age")]
     pub label_max_age: HumanDuration,
+    /// How far a record's `ts` may be ahead of the wall clock; records
+    /// further ahead are rejected and counted (default 1h). A timestamp in
+    /// the far future would otherwise hold every later retraining back
+    /// behind its cooldown.
+    #[serde(default = "default_max_future_skew")]
+    pub max_future_skew: HumanDuration,
+}
+
+/// Upper bounds of the `[limits]` keys.
+pub mod limit_bounds {
+    use std::time::Duration;
+
+    /// `max_model_versions`.
+    pub const MAX_MODEL_VERSIONS: usize = 1_000_000;
+    /// `max_signals_per_model`.
+    pub const MAX_SIGNALS_PER_MODEL: usize = 100_000;
+    /// `pending_labels`.
+    pub const PENDING_LABELS: usize = 10_000_000;
+    /// `label_max_age` (30 days).
+    pub const LABEL_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// `max_future_skew` (10 years).
+    pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(3650 * 24 * 3600);
 }
 
 fn default_max_model_versions() -> usize {
@@ -74,6 +96,9 @@ fn default_pending_labels() -> usize {
 fn default_label_max_age() -> HumanDuration {
     HumanDuration::from_secs(24 * 3600)
 }
+fn default_max_future_skew() -> HumanDuration {
+    HumanDuration::from_secs(3600)
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -82,7 +107,33 @@ impl Default for Limits {
             max_signals_per_model: default_max_signals(),
             pending_labels: default_pending_labels(),
             label_max_age: default_label_max_age(),
+            max_future_skew: default_max_future_skew(),
         }
+    }
+}
+
+impl Limits {
+    /// Checks every limit is at least 1 and at most its documented bound.
+    pub fn validate(&self) -> Result<(), Error> {
+        use limit_bounds as b;
+        for (key, v, max) in [
+            ("limits.max_model_versions", self.max_model_versions, b::MAX_MODEL_VERSIONS),
+            ("limits.max_signals_per_model", self.max_signals_per_model, b::MAX_SIGNALS_PER_MODEL),
+            ("limits.pending_labels", self.pending_labels, b::PENDING_LABELS),
+        ] {
+            if v == 0 || v > max {
+                return Err(Error::config(key, format!("must be between 1 and {max} (got {v})")));
+            }
+        }
+        for (key, v, max, shown) in [
+            ("limits.label_max_age", self.label_max_age, b::LABEL_MAX_AGE, "30d"),
+            ("limits.max_future_skew", self.max_future_skew, b::MAX_FUTURE_SKEW, "3650d"),
+        ] {
+            if v.as_std() > max {
+                return Err(Error::config(key, format!("must be at most {shown} (got {v})")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -117,11 +168,33 @@ impl MonitorPlan {
         for (model, p) in &self.model_policies {
             p.validate().map_err(|e| prefix(format!("models.{model}.policy"), e))?;
         }
-        if self.limits.max_model_versions == 0
-            || self.limits.max_signals_per_model == 0
-            || self.limits.pending_labels == 0
-        {
-            return Err(Error::config("limits", "every limit must be at least 1"));
+        self.limits.validate()?;
+        self.check_triggers()
+    }
+
+    /// A trigger `{ at_least = k }` that more monitors must satisfy than can
+    /// ever apply to a model can never fire: an error, when the monitors are
+    /// named signals (a glob can match any number of signals).
+    fn check_triggers(&self) -> Result<(), Error> {
+        let policies = std::iter::once(("policy".to_owned(), None, &self.policy))
+            .chain(self.model_policies.iter().map(|(m, p)| (format!("models.{m}.policy"), Some(m.as_str()), p)));
+        for (key, model, policy) in policies {
+            let crate::policy::Trigger::AtLeast(k) = policy.trigger else { continue };
+            let applicable: Vec<&MonitorSpec> =
+                self.monitors.iter().filter(|m| model.is_none_or(|model| m.applies_to(model))).collect();
+            if applicable.iter().any(|m| m.signal.is_glob()) {
+                continue;
+            }
+            if k > applicable.len() {
+                return Err(Error::config(
+                    format!("{key}.trigger.at_least"),
+                    format!(
+                        "is {k}, but at most {} monitors apply{}: the trigger could never fire",
+                        applicable.len(),
+                        model.map_or_else(String::new, |m| format!(" to model `{m}`"))
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -218,6 +291,14 @@ pub struct MonitorStats {
     pub retrain_requests: u64,
     /// Signals ignored because a model version hit `max_signals_per_model`.
     pub signals_dropped: u64,
+    /// Records rejected because their `ts` was further ahead of the clock
+    /// than `limits.max_future_skew` (also counted in `rejected`).
+    #[serde(default)]
+    pub ts_too_far_ahead: u64,
+    /// Model versions forgotten, least recently seen first, to make room
+    /// for new ones under `limits.max_model_versions`.
+    #[serde(default)]
+    pub versions_evicted: u64,
 }
 
 impl MonitorStats {
@@ -230,6 +311,8 @@ impl MonitorStats {
         self.recoveries += other.recoveries;
         self.retrain_requests += other.retrain_requests;
         self.signals_dropped += other.signals_dropped;
+        self.ts_too_far_ahead += other.ts_too_far_ahead;
+        self.versions_evicted += other.versions_evicted;
     }
 }
 
@@ -262,6 +345,9 @@ pub(crate) struct ModelState {
     pub(crate) instances: usize,
     pub(crate) failing: usize,
     pub(crate) policy: PolicyState,
+    /// The monitor's record count when this version last had a record: the
+    /// least recently seen version is evicted first.
+    pub(crate) last_seen: u64,
 }
 
 /// The synchronous monitoring loop for every model version: records in,
@@ -297,6 +383,8 @@ pub struct Monitor {
     pub(crate) versions: usize,
     pub(crate) labels: LabelJoiner,
     pub(crate) stats: MonitorStats,
+    /// Records accepted so far, as a clock for least-recently-seen eviction.
+    pub(crate) tick: u64,
 }
 
 impl Monitor {
@@ -306,7 +394,7 @@ impl Monitor {
         plan.validate()?;
         plan.load_references()?;
         let labels = LabelJoiner::new(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono());
-        Ok(Self { plan, models: HashMap::new(), versions: 0, labels, stats: MonitorStats::default() })
+        Ok(Self { plan, models: HashMap::new(), versions: 0, labels, stats: MonitorStats::default(), tick: 0 })
     }
 
     /// The plan.
@@ -340,10 +428,27 @@ impl Monitor {
         record.validate()?;
         let plan = Arc::clone(&self.plan);
         let ts = record.ts;
+        let skew = plan.limits.max_future_skew;
+        if Utc::now().checked_add_signed(skew.as_chrono()).is_some_and(|latest| ts > latest) {
+            self.stats.ts_too_far_ahead += 1;
+            return Err(RecordError::field(
+                "ts",
+                ts.to_rfc3339(),
+                format!("is more than {skew} ahead of the clock (limits.max_future_skew)"),
+            ));
+        }
+        self.tick += 1;
         if record.is_late_label() {
             let joined = self.labels.join(record)?;
-            let state =
-                state_of(&mut self.models, &mut self.versions, &plan.limits, &joined.key.model, &joined.key.version)?;
+            let state = state_of(
+                &mut self.models,
+                &mut self.versions,
+                &mut self.stats,
+                self.tick,
+                &plan.limits,
+                &joined.key.model,
+                &joined.key.version,
+            );
             state.policy.samples += 1;
             let mut ctx = Ctx {
                 plan: &plan,
@@ -354,6 +459,7 @@ impl Monitor {
                 events,
                 stats: &mut self.stats,
                 pending: Vec::new(),
+                evidence: false,
             };
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
@@ -363,7 +469,15 @@ impl Monitor {
             return Ok(());
         }
         self.labels.remember(record);
-        let state = state_of(&mut self.models, &mut self.versions, &plan.limits, &record.model, &record.version)?;
+        let state = state_of(
+            &mut self.models,
+            &mut self.versions,
+            &mut self.stats,
+            self.tick,
+            &plan.limits,
+            &record.model,
+            &record.version,
+        );
         state.policy.samples += 1;
         // The key is only built when an event needs it: most records make none.
         let mut ctx = Ctx {
@@ -375,6 +489,7 @@ impl Monitor {
             events,
             stats: &mut self.stats,
             pending: Vec::new(),
+            evidence: false,
         };
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
         ctx.resolve(state);
@@ -383,26 +498,57 @@ impl Monitor {
     }
 }
 
-/// The state of a model version, created on first sight within the limit.
+/// The state of a model version, created on first sight. At the limit of
+/// model versions, the least recently seen one is evicted to make room, so
+/// that a long-running engine keeps monitoring new deployments.
 fn state_of<'m>(
     models: &'m mut HashMap<String, HashMap<String, ModelState>>,
     versions: &mut usize,
+    stats: &mut MonitorStats,
+    tick: u64,
     limits: &Limits,
     model: &str,
     version: &str,
-) -> Result<&'m mut ModelState, RecordError> {
+) -> &'m mut ModelState {
     let exists = models.get(model).is_some_and(|v| v.contains_key(version));
     if !exists {
         if *versions >= limits.max_model_versions {
-            return Err(RecordError::field(
-                "version",
-                format!("{model:?} {version:?}"),
-                format!("too many model versions tracked (limits.max_model_versions = {})", limits.max_model_versions),
-            ));
+            evict_least_recent(models, versions, stats);
         }
         *versions += 1;
     }
-    Ok(models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default())
+    let state = models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
+    state.last_seen = tick;
+    state
+}
+
+fn evict_least_recent(
+    models: &mut HashMap<String, HashMap<String, ModelState>>,
+    versions: &mut usize,
+    stats: &mut MonitorStats,
+) {
+    let oldest = models
+        .iter()
+        .flat_map(|(m, vs)| vs.iter().map(move |(v, s)| (s.last_seen, m, v)))
+        .min()
+        .map(|(_, m, v)| (m.clone(), v.clone()));
+    let Some((model, version)) = oldest else { return };
+    if let Some(vs) = models.get_mut(&model) {
+        if let Some(state) = vs.remove(&version) {
+            if state.failing > 0 {
+                tracing::warn!(
+                    model = %model.escape_debug(),
+                    version = %version.escape_debug(),
+                    "evicted a model version with open drift findings (limits.max_model_versions reached)"
+                );
+            }
+        }
+        if vs.is_empty() {
+            models.remove(&model);
+        }
+    }
+    *versions -= 1;
+    stats.versions_evicted += 1;
 }
 
 /// What one record's processing needs besides the model state.
@@ -417,6 +563,9 @@ struct Ctx<'a> {
     /// p-value verdicts of corrected monitors, decided once the whole record
     /// is seen.
     pending: Vec<Pending>,
+    /// Whether this record opened a drift finding: new evidence for the
+    /// retrain policy.
+    evidence: bool,
 }
 
 /// A p-value verdict waiting for the rest of its family: the other signals
@@ -506,8 +655,11 @@ impl Ctx<'_> {
     fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment) -> isize {
         let was_failing = inst.status == DriftStatus::Drift;
         if let Some(kind) = transition(inst, sig, a) {
-            match kind {
-                EventKind::Finding(_) => self.stats.findings += 1,
+            match &kind {
+                EventKind::Finding(f) => {
+                    self.stats.findings += 1;
+                    self.evidence |= f.severity == monitor_core::event::Severity::Drift;
+                }
                 _ => self.stats.recoveries += 1,
             }
             self.events.push(Event::new(self.key(), self.ts, self.seq, kind));
@@ -550,6 +702,7 @@ impl Ctx<'_> {
 
     /// Asks the retrain policy after a record; emits a request when it fires.
     fn decide(&mut self, state: &mut ModelState) {
+        state.policy.new_evidence |= self.evidence;
         let policy = self.plan.policy_for(self.model);
         if !state.policy.should_request(policy, state.failing, state.instances, self.ts) {
             return;
@@ -580,6 +733,7 @@ impl Ctx<'_> {
         reasons.sort_by(|a, b| a.signal.cmp(&b.signal).then_with(|| a.detector.cmp(&b.detector)));
         state.failing -= cleared;
         state.policy.last_request = Some(self.ts);
+        state.policy.new_evidence = false;
         self.stats.retrain_requests += 1;
         let request = RetrainRequest { job_id: Uuid::new_v4(), reasons };
         self.events.push(Event::new(self.key(), self.ts, self.seq, EventKind::RetrainRequested(request)));
@@ -649,7 +803,10 @@ fn transition(inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment) -> Option
         }
         (AlarmMode::Condition, None) if inst.status != DriftStatus::Stable => {
             let mut f = inst.open.take().unwrap_or_else(|| finding(inst, monitor_core::event::Severity::Drift));
+            // The recovery reports the evaluation that cleared the finding.
             f.statistic = a.statistic;
+            f.threshold = a.threshold;
+            f.p_value = a.p_value;
             f.message = inst.detector.explain(a);
             inst.status = DriftStatus::Stable;
             Some(EventKind::Recovered(f))

@@ -81,15 +81,19 @@ fn warning_then_drift_are_two_findings() {
 }
 
 #[test]
-fn cooldown_spaces_requests_while_the_model_keeps_failing() {
+fn a_request_answers_new_evidence_and_the_cooldown_spaces_them() {
     let policy = PolicyConfig { min_samples: 2, cooldown: HumanDuration::from_secs(60), ..PolicyConfig::default() };
     let mut m = Monitor::new(plan(vec![threshold("metrics.acc", 1, Some(0.9), None)], policy))
         .unwrap_or_else(|e| panic!("{e}"));
-    // Failing from the first record, one record every 10 s for 3 minutes.
-    let records: Vec<_> = (0..18).map(|i| metric("m", "acc", 0.5, i * 10)).collect();
+    // One record every 10 s: failing, a recovery at t=60s, failing again at
+    // t=70s, a recovery at t=80s, failing from t=90s on.
+    let acc = |i: i64| if i == 6 || i == 8 { 0.95 } else { 0.5 };
+    let records: Vec<_> = (0..18).map(|i| metric("m", "acc", acc(i), i * 10)).collect();
     let events = run(&mut m, &records);
     let requests: Vec<u64> = events.iter().filter(|e| e.type_name() == "retrain_requested").map(|e| e.seq).collect();
-    // min_samples holds the first back to seq 1 (t=10s); then one each 60 s.
+    // min_samples holds the first back to seq 1 (t=10s); the finding that
+    // stays open asks no more. The new one at t=70s asks at once (the
+    // cooldown ended then); the one at t=90s waits for the cooldown, to t=130s.
     assert_eq!(requests, [1, 7, 13]);
     let EventKind::RetrainRequested(r) = &events[1].kind else { panic!("{events:?}") };
     assert_eq!(r.reasons.len(), 1);
@@ -187,11 +191,17 @@ fn limits_bound_versions_and_signals() {
         r.metrics.insert("b".into(), 1.0);
         m.process(seq as u64, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
     }
+    // Seen again: v2 is now the most recent, v1 the least.
+    let mut r = metric("m", "a", 1.0, 0);
+    r.version = "v2".into();
+    m.process(2, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
     let mut r = metric("m", "a", 1.0, 0);
     r.version = "v3".into();
-    let err = m.process(2, &r, &mut events).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("limits.max_model_versions = 2"), "{err}");
-    assert_eq!(m.stats().signals_dropped, 2);
+    m.process(3, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((m.stats().versions_evicted, m.stats().signals_dropped), (1, 2));
+    let snapshot = m.snapshot().unwrap_or_else(|e| panic!("{e}"));
+    let kept: Vec<&str> = snapshot.models.iter().map(|v| v.version.as_str()).collect();
+    assert_eq!(kept, ["v2", "v3"]);
 }
 
 #[test]
@@ -212,5 +222,58 @@ fn plan_errors_name_the_dotted_key() {
     assert_eq!(
         Monitor::new(bad).err().map(|e| e.to_string()),
         Some("config error at `monitors[0].detector.window`: must be at least 1 (got 0)".into())
+    );
+}
+
+#[test]
+fn a_timestamp_far_ahead_of_the_clock_is_rejected_and_counted() {
+    let mut m = Monitor::new(plan(vec![threshold("metrics.acc", 1, Some(0.9), None)], eager()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut events = Vec::new();
+    let mut r = metric("m", "acc", 0.5, 0);
+    r.ts = "2099-01-01T00:00:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
+    let err = m.process(0, &r, &mut events).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        err,
+        "field `ts`: is more than 1h ahead of the clock (limits.max_future_skew) (got 2099-01-01T00:00:00+00:00)"
+    );
+    assert_eq!((m.stats().rejected, m.stats().ts_too_far_ahead), (1, 1));
+    // So it cannot hold later requests back behind its cooldown.
+    let events = run(&mut m, &[metric("m", "acc", 0.5, 0)]);
+    assert_eq!(kinds(&events), [("finding", 0), ("retrain_requested", 0)]);
+}
+
+#[test]
+fn a_recovery_reports_the_evaluation_that_cleared_it() {
+    let mut m = Monitor::new(plan(vec![threshold("metrics.acc", 1, Some(0.9), None)], eager()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let events = run(&mut m, &[metric("m", "acc", 0.5, 0), metric("m", "acc", 0.97, 1)]);
+    let Some(EventKind::Recovered(f)) = events.last().map(|e| &e.kind) else { panic!("{events:?}") };
+    assert_eq!((f.statistic, f.threshold, f.p_value), (0.97, 0.9, None));
+}
+
+#[test]
+fn an_at_least_trigger_that_can_never_fire_is_a_config_error() {
+    let policy = PolicyConfig { trigger: Trigger::AtLeast(3), ..PolicyConfig::default() };
+    let monitors = vec![threshold("metrics.acc", 1, Some(0.9), None), threshold("latency_ms", 1, None, Some(9.0))];
+    let err = Monitor::new(plan(monitors, policy)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        err,
+        "config error at `policy.trigger.at_least`: is 3, but at most 2 monitors apply: the trigger could never fire"
+    );
+}
+
+#[test]
+fn limits_have_upper_bounds() {
+    let limits = Limits { max_model_versions: usize::MAX, ..Limits::default() };
+    let err = Monitor::new(MonitorPlan { limits, ..MonitorPlan::default() }).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("config error at `limits.max_model_versions`: must be between 1 and 1000000 (got 18446744073709551615)")
+    );
+    let limits = Limits { label_max_age: HumanDuration::from_secs(u64::MAX), ..Limits::default() };
+    let err = Monitor::new(MonitorPlan { limits, ..MonitorPlan::default() }).err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.starts_with("config error at `limits.label_max_age`: must be at most 30d"))
     );
 }

@@ -113,11 +113,25 @@ impl Default for PolicyConfig {
     }
 }
 
+/// The longest `cooldown` that can be set (365 days).
+pub const MAX_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+/// The largest `min_samples` that can be set.
+pub const MAX_MIN_SAMPLES: u64 = 1_000_000_000;
+
 impl PolicyConfig {
     /// Checks ranges; keys are relative to the policy table.
     pub fn validate(&self) -> Result<(), Error> {
         if self.trigger == Trigger::AtLeast(0) {
             return Err(Error::config("trigger.at_least", "must be at least 1 (got 0)"));
+        }
+        if self.cooldown.as_std() > MAX_COOLDOWN {
+            return Err(Error::config("cooldown", format!("must be at most 365d (got {})", self.cooldown)));
+        }
+        if self.min_samples > MAX_MIN_SAMPLES {
+            return Err(Error::config(
+                "min_samples",
+                format!("must be at most {MAX_MIN_SAMPLES} (got {})", self.min_samples),
+            ));
         }
         Ok(())
     }
@@ -130,15 +144,25 @@ pub struct PolicyState {
     pub samples: u64,
     /// Event time of the last retrain request.
     pub last_request: Option<DateTime<Utc>>,
+    /// Whether new evidence of drift (a drift finding opened, a change
+    /// detected) arrived since the last request. A request answers it; a
+    /// condition that merely stays open is no new evidence.
+    #[serde(default)]
+    pub new_evidence: bool,
 }
 
 impl PolicyState {
-    /// Whether a request may go out now: enough samples, cooldown over, and
-    /// the trigger satisfied by `failing` of `total` monitors.
+    /// Whether a request may go out now: enough samples, new evidence of
+    /// drift since the last request, the trigger satisfied by `failing` of
+    /// `total` monitors, and the cooldown over.
     pub fn should_request(&self, policy: &PolicyConfig, failing: usize, total: usize, now: DateTime<Utc>) -> bool {
-        self.samples >= policy.min_samples
+        self.new_evidence
+            && self.samples >= policy.min_samples
             && policy.trigger.fires(failing, total)
-            && self.last_request.is_none_or(|t| now >= t + policy.cooldown.as_chrono())
+            && self.last_request.is_none_or(|t| {
+                // Saturates: a cooldown past the end of time never ends.
+                t.checked_add_signed(policy.cooldown.as_chrono()).is_some_and(|end| now >= end)
+            })
     }
 }
 
@@ -172,12 +196,26 @@ mod tests {
         let policy =
             PolicyConfig { min_samples: 10, cooldown: HumanDuration::from_secs(60), ..PolicyConfig::default() };
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
-        let mut state = PolicyState { samples: 9, last_request: None };
+        let mut state = PolicyState { samples: 9, last_request: None, new_evidence: true };
         assert!(!state.should_request(&policy, 1, 1, t0));
         state.samples = 10;
         assert!(state.should_request(&policy, 1, 1, t0));
         state.last_request = Some(t0);
         assert!(!state.should_request(&policy, 1, 1, t0 + chrono::Duration::seconds(59)));
         assert!(state.should_request(&policy, 1, 1, t0 + chrono::Duration::seconds(60)));
+        // Drift that merely stays open is no new evidence: no new request.
+        state.new_evidence = false;
+        assert!(!state.should_request(&policy, 1, 1, t0 + chrono::Duration::seconds(600)));
+    }
+
+    #[test]
+    fn a_cooldown_past_the_end_of_time_never_ends_and_never_panics() {
+        let policy = PolicyConfig { cooldown: HumanDuration::from_secs(u64::MAX / 4), ..PolicyConfig::default() };
+        let last = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(1);
+        let state = PolicyState { samples: 1000, last_request: Some(last), new_evidence: true };
+        assert!(!state.should_request(&policy, 1, 1, DateTime::<Utc>::MAX_UTC));
+        assert!(
+            policy.validate().unwrap_err().to_string().starts_with("config error at `cooldown`: must be at most 365d")
+        );
     }
 }

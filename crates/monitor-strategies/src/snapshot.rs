@@ -63,6 +63,8 @@ pub struct MonitorSnapshot {
     pub monitors: Vec<Json>,
     /// The counters.
     pub stats: MonitorStats,
+    /// Records accepted, the clock of least-recently-seen eviction.
+    pub tick: u64,
     /// Predictions waiting for their labels.
     pub labels: LabelJoinerState,
     /// Every model version, sorted by model and version.
@@ -79,6 +81,8 @@ pub struct VersionSnapshot {
     pub version: String,
     /// The retrain policy's memory.
     pub policy: PolicyState,
+    /// The monitor's `tick` when this version last had a record.
+    pub last_seen: u64,
     /// Every signal seen, with its detectors.
     pub signals: Vec<SeriesSnapshot>,
 }
@@ -172,6 +176,7 @@ impl Monitor {
                     model: model.clone(),
                     version: version.clone(),
                     policy: state.policy.clone(),
+                    last_seen: state.last_seen,
                     signals: save_series(state, &path)?,
                 });
             }
@@ -182,6 +187,7 @@ impl Monitor {
             version: SNAPSHOT_VERSION,
             monitors: monitors_of(&self.plan)?,
             stats: self.stats,
+            tick: self.tick,
             labels: self.labels.state(),
             models,
         })
@@ -234,6 +240,7 @@ impl Monitor {
             LabelJoiner::restore(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono(), snapshot.labels)
                 .map_err(|e| Error::snapshot("labels", e))?;
         monitor.stats = snapshot.stats;
+        monitor.tick = snapshot.tick;
         Ok(monitor)
     }
 }
@@ -312,7 +319,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             ),
         ));
     }
-    let mut state = ModelState { policy: saved.policy.clone(), ..ModelState::default() };
+    let mut state = ModelState { policy: saved.policy.clone(), last_seen: saved.last_seen, ..ModelState::default() };
     for (j, series) in saved.signals.iter().enumerate() {
         let path = format!("{path}.signals[{j}]");
         let sig = series.signal.as_ref();

@@ -10,7 +10,7 @@ use monitor_strategies::Monitor;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::sink::{RejectHandler, ShardBatch};
+use super::sink::{BatchDone, RejectHandler, ShardBatch};
 use super::summary::Counters;
 
 /// What a shard task needs.
@@ -42,13 +42,17 @@ impl Shard {
                 }
             };
             let Some(batch) = batch else { break };
-            self.process(batch, &mut events).await;
+            let done = self.process(batch, &mut events).await;
             self.counters.set_shard(self.index, self.monitor.stats());
+            // Every record of this part is processed, its events are on the
+            // bus and the counts are published: the batch's completion may fire.
+            drop(done);
         }
         self.monitor
     }
 
-    async fn process(&mut self, batch: ShardBatch, events: &mut Vec<Event>) {
+    /// Runs the batch's records; returns its completion token.
+    async fn process(&mut self, batch: ShardBatch, events: &mut Vec<Event>) -> Option<Arc<BatchDone>> {
         for (seq, record) in batch.records {
             // A bug in a detector must cost one record, not the shard and
             // every model it owns.
@@ -71,8 +75,6 @@ impl Shard {
                 }
             }
         }
-        // Every record of this part is processed and its events are on the
-        // bus: the batch's completion may fire.
-        drop(batch.done);
+        batch.done
     }
 }
