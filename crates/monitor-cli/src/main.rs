@@ -9,6 +9,8 @@
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod interrupt;
+mod output;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,10 +18,13 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use interrupt::Interrupt;
 use model_monitor::observers::{NdjsonObserver, builtin_registry};
 use model_monitor::record::Record;
 use model_monitor::registry::BuildContext;
@@ -27,8 +32,12 @@ use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
 use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, pump};
 use model_monitor::signal::Signal;
 use model_monitor::strategies::MonitorPlan;
+use output::{Outcome, Stdout};
 use report::ReportObserver;
 use tokio_util::sync::CancellationToken;
+
+/// Rejected lines reported one by one before `replay` only counts them.
+const SHOWN_REJECTIONS: u64 = 20;
 
 const DEMO_CONFIG: &str = include_str!("../demo/monitor.toml");
 const DEMO_RECORDS: &str = include_str!("../demo/records.ndjson");
@@ -94,6 +103,8 @@ enum Format {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        // Colour codes only for a terminal, never into a log file.
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -114,6 +125,8 @@ fn main() -> ExitCode {
             Command::Demo { dir, format } => demo(dir, format).await,
         }
     });
+    // A reader still blocked on standard input must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -138,22 +151,33 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let (config, base_dir) = load_config(args.config.as_deref())?;
     let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), ..BuildContext::default() };
+    let rejected = Arc::new(AtomicU64::new(0));
+    let shown = Arc::clone(&rejected);
     let mut builder = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)?
         .overflow(Overflow::Block)
         .shards(args.shards.max(1))
         // Replay sends batches of up to 256 records: 16 of them bound what waits in memory.
         .queue_capacity(16)
-        .on_reject(|seq, e| {
-            let e = if e.line.is_none() { e.clone().at_line(seq + 1) } else { e.clone() };
-            eprintln!("skipped: {}", report::clean(&e.to_string()));
+        .on_reject(move |seq, e| {
+            // The first rejections one by one, then a count now and then.
+            let n = shown.fetch_add(1, Ordering::Relaxed) + 1;
+            if n <= SHOWN_REJECTIONS {
+                let e = if e.line.is_none() { e.clone().at_line(seq + 1) } else { e.clone() };
+                eprintln!("skipped: {}", report::clean(&e.to_string()));
+            } else if n % 10_000 == 0 {
+                eprintln!("skipped: {n} lines so far (only the first {SHOWN_REJECTIONS} are shown)");
+            }
         });
+    let stop = CancellationToken::new();
+    let stdout = Stdout::new(stop.clone());
     let report_observer = ReportObserver::default();
     builder = match args.format {
-        Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(io::stdout())))),
+        Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(stdout.clone())))),
         Format::Text => builder.observer(Box::new(report_observer.clone())),
     };
     let input = args.file.filter(|f| f.as_os_str() != "-");
     let started = Instant::now();
+    let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
     let engine = builder.spawn()?;
     let mut source = match &input {
         Some(path) => {
@@ -164,13 +188,41 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let sink = engine.sink();
     let options = PumpOptions { strict: args.strict };
-    let read = pump(&mut source, &sink, options, &CancellationToken::new()).await;
+    let read = pump(&mut source, &sink, options, &stop).await;
     drop(sink);
     let summary = engine.shutdown().await;
     let read = read?;
     if args.format == Format::Text {
         let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
-        print!("{}", report::render(&source, &read, &summary, &report_observer, started.elapsed()));
+        stdout.print(&report::render(&source, &read, &summary, &report_observer, started.elapsed()));
+    }
+    let shown = rejected.load(Ordering::Relaxed);
+    if shown > SHOWN_REJECTIONS {
+        eprintln!("skipped: {shown} lines in all (only the first {SHOWN_REJECTIONS} were shown)");
+    }
+    match stdout.outcome() {
+        Outcome::Ok => {}
+        // The reader of our output went away: nothing more to say.
+        Outcome::Closed => return Ok(ExitCode::SUCCESS),
+        Outcome::Failed(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if let Some((name, code)) = interrupt.received() {
+        let at = read
+            .acked
+            .as_ref()
+            .map_or_else(|| "before the first line".to_owned(), |p| format!("after line {}", p.offset));
+        eprintln!("interrupted by {name}: stopped reading {at}; everything read was processed");
+        if !summary.unfinished.is_empty() {
+            eprintln!("left unfinished: {}", summary.unfinished.join("; "));
+        }
+        return Ok(ExitCode::from(code));
+    }
+    if !summary.unfinished.is_empty() {
+        eprintln!("error: left unfinished: {}", summary.unfinished.join("; "));
+        return Ok(ExitCode::FAILURE);
     }
     if let Some(e) = &read.failed {
         eprintln!("error: reading the input failed: {e}");
@@ -282,8 +334,25 @@ fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()
 }
 
 async fn demo(dir: Option<PathBuf>, format: Format) -> anyhow::Result<ExitCode> {
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("model-monitor-demo-{}", std::process::id())));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        // A fresh directory of our own (0700, unpredictable name), kept so
+        // that its files can be looked at afterwards.
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("model-monitor-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory for the demo")?
+                .keep();
+            // Private before anything is written into it.
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", dir.display()))?;
+            dir
+        }
+    };
     let config = dir.join("monitor.toml");
     let records = dir.join("records.ndjson");
     let jobs_log = dir.join("retrain-jobs.log");

@@ -207,3 +207,107 @@ fn live_stdin_prints_a_finding_before_the_input_ends() {
     reader.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn demo_files(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let out = bin().args(["demo", "--format", "json", "--dir"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir
+}
+
+/// `replay --format json | head -1`: the closed pipe ends the run quietly.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let dir = demo_files("pipe");
+    for format in ["json", "text"] {
+        let mut child = bin()
+            .args(["replay", "--format", format, "--config"])
+            .arg(dir.join("monitor.toml"))
+            .arg(dir.join("records.ndjson"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close our end of the pipe before the child writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{format}: {:?}", out.status);
+        assert_eq!(text(&out.stderr), "", "{format}: nothing on stderr");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `/dev/full`: the write error is reported and the exit is non-zero.
+#[test]
+fn a_full_disk_on_stdout_is_an_error() {
+    let dir = demo_files("full");
+    for format in ["json", "text"] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = bin()
+            .args(["replay", "--format", format, "--config"])
+            .arg(dir.join("monitor.toml"))
+            .arg(dir.join("records.ndjson"))
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{format}: one line, not a flood: {stderr}");
+        assert!(stderr.starts_with("error: writing to standard output: No space left on device"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGINT: stop reading, process what was read, print the report, exit 130.
+#[test]
+fn sigint_drains_reports_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("sigint");
+    let config =
+        "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", window = 1, max = 100.0 }\n";
+    std::fs::write(dir.join("monitor.toml"), config).unwrap();
+    let mut child = bin()
+        .args(["replay", "--format", "json", "--config"])
+        .arg(dir.join("monitor.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"model\":\"m\",\"latency_ms\":500}\n").unwrap();
+    stdin.flush().unwrap();
+    // Once the first event is out, the engine is running: interrupt it.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"type\":\"finding\""), "{first}");
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("interrupted by SIGINT: stopped reading after line 1; everything read was processed"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_demo_directory_is_fresh_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = bin().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap();
+    let dir = PathBuf::from(first.rsplit(" in ").next().unwrap());
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("model-monitor-demo-"), "{first}");
+    assert_ne!(name, format!("model-monitor-demo-{}", out.status.code().unwrap_or(0)), "not a predictable name");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", dir.display());
+    assert!(std::fs::symlink_metadata(&dir).unwrap().is_dir());
+    let _ = std::fs::remove_dir_all(&dir);
+}
