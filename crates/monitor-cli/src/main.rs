@@ -130,10 +130,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report::clean(&chain(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once (an error's message often
+/// includes its source's already).
+fn chain(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
@@ -222,6 +238,18 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     if !summary.unfinished.is_empty() {
         eprintln!("error: left unfinished: {}", summary.unfinished.join("; "));
+        return Ok(ExitCode::FAILURE);
+    }
+    if summary.lost_anything() {
+        for o in summary.observers.iter().filter(|o| o.lost_anything()) {
+            eprintln!(
+                "error: observer `{}` lost work: {} events dropped, {} deliveries or jobs given up, {} dropped inside",
+                report::clean(&o.name),
+                o.events_dropped,
+                o.losses.given_up,
+                o.losses.dropped
+            );
+        }
         return Ok(ExitCode::FAILURE);
     }
     if let Some(e) = &read.failed {

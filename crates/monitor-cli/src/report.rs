@@ -143,11 +143,15 @@ pub(crate) fn render(
         summary.jobs_succeeded,
         summary.jobs_failed,
     );
-    if summary.events_dropped > 0 || summary.observer_errors > 0 {
+    for o in summary.observers.iter().filter(|o| o.lost_anything() || o.errors > 0) {
         let _ = writeln!(
             out,
-            "Observers: {} events dropped, {} errors (see the log)",
-            summary.events_dropped, summary.observer_errors
+            "Observer {}: {} events dropped (queue full), {} given up after retries, {} dropped inside, {} errors (see the log)",
+            clean(&o.name),
+            o.events_dropped,
+            o.losses.given_up,
+            o.losses.dropped,
+            o.errors
         );
     }
     if m.signals_dropped > 0 {

@@ -48,6 +48,7 @@ pub mod detector;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod fs;
 pub mod labels;
 pub mod observer;
 pub mod record;

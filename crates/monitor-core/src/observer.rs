@@ -52,6 +52,23 @@ pub trait Observer: Send + 'static {
     async fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// What the observer gave up on so far: deliveries or jobs abandoned
+    /// after their last attempt, and events it dropped itself. The engine
+    /// puts them in its summary, so that no loss goes unreported.
+    fn losses(&self) -> ObserverLosses {
+        ObserverLosses::default()
+    }
+}
+
+/// Work an observer could not do, as reported by [`Observer::losses`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObserverLosses {
+    /// Deliveries or jobs given up after their last attempt (a receiver
+    /// that stayed down, a dispatcher that kept failing).
+    pub given_up: u64,
+    /// Events the observer dropped itself (its own queue was full).
+    pub dropped: u64,
 }
 
 /// Publishes events onto the engine's bus, from any thread, without blocking.

@@ -99,6 +99,9 @@ pub struct EngineConfig {
     pub shutdown_timeout: HumanDuration,
 }
 
+/// The largest config file read, in bytes (16 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// Upper bound of `engine.shards`.
 pub const MAX_SHARDS: usize = 1024;
 /// Upper bound of `engine.queue_capacity` and `engine.observer_queue`.
@@ -172,8 +175,7 @@ impl Config {
     /// monitors (`reference_file`) are resolved against its directory; pass
     /// [`Config::base_dir`] to observers as their `BuildContext::base_dir`.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        let text = monitor_core::fs::read_regular_file(path, MAX_CONFIG_BYTES, "config")?;
         let mut config = Self::from_toml(&text).map_err(|e| match e {
             Error::Config { key, message } => Error::config(key, format!("{message} (in {})", path.display())),
             other => other,

@@ -54,5 +54,5 @@ pub mod engine;
 pub mod source;
 
 pub use config::{Config, EngineConfig, ModelConfig, Overflow};
-pub use engine::{Engine, EngineBuilder, Refused, RunningEngine, Sink, Summary};
+pub use engine::{Engine, EngineBuilder, ObserverSummary, Refused, RunningEngine, Sink, Summary};
 pub use source::{LineSource, PumpOptions, SourceReport, pump};

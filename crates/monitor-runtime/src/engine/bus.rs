@@ -1,14 +1,14 @@
 //! The event bus: hands every event to each observer through that
 //! observer's own bounded queue and task.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use monitor_core::event::Event;
 use monitor_core::observer::{EventPublisher, Observer};
 use tokio::sync::{mpsc, oneshot};
 
-use super::summary::Counters;
+use super::summary::{Counters, ObserverCounters};
 use crate::config::Overflow;
 
 /// A message to an observer task.
@@ -23,6 +23,7 @@ pub(crate) struct ObserverLink {
     pub(crate) name: String,
     pub(crate) tx: mpsc::Sender<ObserverMsg>,
     pub(crate) warned_full: AtomicBool,
+    pub(crate) counters: Arc<ObserverCounters>,
 }
 
 /// Publishes observer feedback (job status) onto the bus. Unbounded, because
@@ -82,20 +83,20 @@ async fn deliver(event: Event, links: &[ObserverLink], overflow: Overflow, count
         match overflow {
             Overflow::Block => {
                 if link.tx.send(msg).await.is_err() {
-                    counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+                    link.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(observer = %link.name, "observer task ended early; event lost");
                 }
             }
             Overflow::Drop => match link.tx.try_send(msg) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+                    link.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
                     if !link.warned_full.swap(true, Ordering::Relaxed) {
                         tracing::warn!(observer = %link.name, "observer queue full; dropping events for it");
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {
-                    counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+                    link.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(observer = %link.name, "observer task ended early; event lost");
                 }
             },
@@ -103,27 +104,38 @@ async fn deliver(event: Event, links: &[ObserverLink], overflow: Overflow, count
     }
 }
 
-/// Runs one observer: its events in order, and flushes on request.
+/// Runs one observer: its events in order, and flushes on request. Its
+/// losses are published after each flush and when it stops.
 pub(crate) async fn observer_loop(
     mut observer: Box<dyn Observer>,
     mut rx: mpsc::Receiver<ObserverMsg>,
-    counters: Arc<Counters>,
+    counters: Arc<ObserverCounters>,
 ) {
+    // Repeated failures are logged once per kind, then only counted.
+    let mut warned = false;
     while let Some(msg) = rx.recv().await {
         match msg {
             ObserverMsg::Event(event) => {
                 if let Err(e) = observer.on_event(&event).await {
-                    counters.observer_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(observer = observer.name(), error = %e, "observer failed to handle an event");
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                    if !std::mem::replace(&mut warned, true) {
+                        tracing::warn!(observer = observer.name(), error = %e, "observer failed to handle an event (further failures are counted in the summary)");
+                    }
                 }
             }
             ObserverMsg::Flush(ack) => {
                 if let Err(e) = observer.flush().await {
-                    counters.observer_errors.fetch_add(1, Ordering::Relaxed);
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(observer = observer.name(), error = %e, "observer failed to flush");
                 }
+                publish_losses(observer.as_ref(), &counters);
                 let _ = ack.send(());
             }
         }
     }
+    publish_losses(observer.as_ref(), &counters);
+}
+
+fn publish_losses(observer: &dyn Observer, counters: &ObserverCounters) {
+    *counters.losses.lock().unwrap_or_else(PoisonError::into_inner) = observer.losses();
 }

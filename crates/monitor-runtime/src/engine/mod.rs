@@ -31,7 +31,7 @@ use self::shard::Shard;
 pub(crate) use self::sink::BatchDone;
 pub use self::sink::{Refused, RejectHandler, Sink};
 use self::summary::Counters;
-pub use self::summary::Summary;
+pub use self::summary::{ObserverSummary, Summary};
 use crate::config::{Config, EngineConfig, Overflow};
 
 /// How long observers get, after the deadline, to take the events still
@@ -122,7 +122,8 @@ impl EngineBuilder {
         self.settings.validate()?;
         let monitors: Vec<Monitor> =
             (0..self.settings.shards).map(|_| Monitor::new(self.plan.clone())).collect::<Result<_, _>>()?;
-        let counters = Arc::new(Counters::new(monitors.len()));
+        let names: Vec<String> = self.observers.iter().map(|o| o.name().to_owned()).collect();
+        let counters = Arc::new(Counters::new(monitors.len(), &names));
         let stop = CancellationToken::new();
         let mut shard_txs = Vec::with_capacity(monitors.len());
         let mut shard_rxs = Vec::with_capacity(monitors.len());
@@ -245,12 +246,17 @@ async fn run(parts: Parts) -> Summary {
 
     let mut links = Vec::with_capacity(observers.len());
     let mut observer_tasks = Vec::with_capacity(observers.len());
-    for mut observer in observers {
+    for (mut observer, own) in observers.into_iter().zip(counters.observers.iter()) {
         observer.attach(Arc::clone(&publisher));
         let (tx, rx) = mpsc::channel(settings.observer_queue);
         let name = observer.name().to_owned();
-        links.push(ObserverLink { name: name.clone(), tx, warned_full: AtomicBool::new(false) });
-        observer_tasks.push((name, tracker.spawn(observer_loop(observer, rx, Arc::clone(&counters)))));
+        links.push(ObserverLink {
+            name: name.clone(),
+            tx,
+            warned_full: AtomicBool::new(false),
+            counters: Arc::clone(own),
+        });
+        observer_tasks.push((name, tracker.spawn(observer_loop(observer, rx, Arc::clone(own)))));
     }
     drop(publisher);
     let links = Arc::new(links);

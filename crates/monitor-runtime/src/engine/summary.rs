@@ -2,9 +2,10 @@
 //! sees (overload, observers, jobs, what shutdown could not finish).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use monitor_core::event::{Event, EventKind, JobStatus};
+use monitor_core::observer::ObserverLosses;
 use monitor_strategies::MonitorStats;
 use serde::Serialize;
 
@@ -26,13 +27,57 @@ pub struct Summary {
     pub jobs_succeeded: u64,
     /// Jobs that failed.
     pub jobs_failed: u64,
-    /// Events dropped because an observer's queue was full.
-    pub events_dropped: u64,
-    /// Errors returned by observers.
-    pub observer_errors: u64,
+    /// Each observer: what it was sent, what it lost.
+    pub observers: Vec<ObserverSummary>,
     /// What shutdown could not finish before its deadline, one line each
     /// (an observer cut off with work in hand). Empty after a clean stop.
     pub unfinished: Vec<String>,
+}
+
+/// What one observer got and lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObserverSummary {
+    /// The observer's name (`webhook`, `retrain`, ...).
+    pub name: String,
+    /// Events dropped before reaching it, because its queue was full.
+    pub events_dropped: u64,
+    /// Errors it returned while handling events or flushing.
+    pub errors: u64,
+    /// What it reported giving up on itself (known once it has stopped).
+    pub losses: ObserverLosses,
+}
+
+impl ObserverSummary {
+    /// Whether anything meant for this observer was lost.
+    pub fn lost_anything(&self) -> bool {
+        self.events_dropped > 0 || self.losses.given_up > 0 || self.losses.dropped > 0
+    }
+}
+
+impl Summary {
+    /// Events dropped before reaching an observer, over all observers.
+    pub fn events_dropped(&self) -> u64 {
+        self.observers.iter().map(|o| o.events_dropped).sum()
+    }
+
+    /// Errors returned by observers, over all observers.
+    pub fn observer_errors(&self) -> u64 {
+        self.observers.iter().map(|o| o.errors).sum()
+    }
+
+    /// Whether any observer lost an event, a delivery or a job.
+    pub fn lost_anything(&self) -> bool {
+        self.observers.iter().any(ObserverSummary::lost_anything)
+    }
+}
+
+/// The live counters of one observer.
+#[derive(Debug, Default)]
+pub(crate) struct ObserverCounters {
+    pub(crate) name: String,
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) losses: Mutex<ObserverLosses>,
 }
 
 /// The live counters behind a [`Summary`].
@@ -47,14 +92,20 @@ pub(crate) struct Counters {
     pub(crate) jobs_dispatched: AtomicU64,
     pub(crate) jobs_succeeded: AtomicU64,
     pub(crate) jobs_failed: AtomicU64,
-    pub(crate) events_dropped: AtomicU64,
-    pub(crate) observer_errors: AtomicU64,
+    pub(crate) observers: Vec<Arc<ObserverCounters>>,
     pub(crate) unfinished: Mutex<Vec<String>>,
 }
 
 impl Counters {
-    pub(crate) fn new(shards: usize) -> Self {
-        Self { shards: (0..shards).map(|_| Mutex::default()).collect(), ..Self::default() }
+    pub(crate) fn new(shards: usize, observers: &[String]) -> Self {
+        Self {
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            observers: observers
+                .iter()
+                .map(|name| Arc::new(ObserverCounters { name: name.clone(), ..ObserverCounters::default() }))
+                .collect(),
+            ..Self::default()
+        }
     }
 
     pub(crate) fn summary(&self) -> Summary {
@@ -70,8 +121,16 @@ impl Counters {
             jobs_dispatched: get(&self.jobs_dispatched),
             jobs_succeeded: get(&self.jobs_succeeded),
             jobs_failed: get(&self.jobs_failed),
-            events_dropped: get(&self.events_dropped),
-            observer_errors: get(&self.observer_errors),
+            observers: self
+                .observers
+                .iter()
+                .map(|o| ObserverSummary {
+                    name: o.name.clone(),
+                    events_dropped: get(&o.events_dropped),
+                    errors: get(&o.errors),
+                    losses: *o.losses.lock().unwrap_or_else(PoisonError::into_inner),
+                })
+                .collect(),
             unfinished: self.unfinished.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         }
     }
