@@ -26,8 +26,10 @@
 //!     [policy]
 //!     min_samples = 3
 //! "#)?;
+//! // The detector kinds config may name: the built-in ones.
+//! let ctx = BuildContext { detectors: monitor_strategies::builtin_detectors(), ..Default::default() };
 //! let recorder = RecordingObserver::new();
-//! let engine = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &BuildContext::default())?
+//! let engine = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &ctx)?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
 //! let sink = engine.sink();
@@ -53,6 +55,6 @@ pub mod config;
 pub mod engine;
 pub mod replay;
 
-pub use config::{Config, EngineConfig, ModelConfig, Overflow};
+pub use config::{Config, EngineConfig, ModelConfig, MonitorConfig, Overflow};
 pub use engine::{Engine, EngineBuilder, RunningEngine, Sink, Summary};
 pub use replay::{ReplayOptions, ReplayStats, replay_lines};
