@@ -66,6 +66,19 @@ fn a_toml_config_names_the_kind_and_records_drive_it_to_a_finding() {
     assert!(events.iter().any(|e| matches!(e.kind, EventKind::RetrainRequested(_))));
 }
 
+/// The wiring that `docs/EXTENDING.md` shows, as it shows it.
+#[test]
+fn the_documented_wiring_builds_a_monitor() -> Result<(), monitor_core::Error> {
+    let config = Config::from_toml(CONFIG)?;
+    let mut detectors = monitor_strategies::builtin_detectors();
+    monitor_zscore_detector::register(&mut detectors);
+    let ctx = BuildContext { detectors, ..BuildContext::default() };
+    let plan = config.plan(&ctx)?;
+    let monitor = Monitor::new(plan)?;
+    assert_eq!(monitor.plan().monitors.len(), 2);
+    Ok(())
+}
+
 #[test]
 fn without_registering_it_the_error_names_the_kind_and_lists_the_known_ones() {
     let config = Config::from_toml(CONFIG).unwrap();
