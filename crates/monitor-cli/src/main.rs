@@ -128,12 +128,8 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, BuildContext)> {
         Some(p) => (Config::load(p)?, Config::base_dir(p)),
         None => (Config::from_toml(DEFAULT_CONFIG)?, PathBuf::from(".")),
     };
-    let ctx = BuildContext {
-        base_dir,
-        state_dir: config.engine.state_dir.clone(),
-        detectors: builtin_detectors(),
-        ..BuildContext::default()
-    };
+    let mut ctx = BuildContext { base_dir, detectors: builtin_detectors(), ..BuildContext::default() };
+    ctx.state_dir.clone_from(&config.engine.state_dir);
     Ok((config, ctx))
 }
 
