@@ -1,6 +1,6 @@
 //! The built-in detectors, each with its config type, which implements
-//! [`DetectorSpec`](monitor_core::detector_spec::DetectorSpec), and
-//! [`builtin_detectors`], the registry that names them in config.
+//! [`DetectorSpec`], and [`builtin_detectors`], the registry that names them
+//! in config.
 //!
 //! A detector is one file: the detector, its config type (serde, unknown
 //! keys denied, published defaults) and the config's `DetectorSpec` impl;
