@@ -1,8 +1,15 @@
-//! Every TOML block of README.md and docs/*.md is a config that parses, and
-//! whose observers start, so that what the documentation shows really runs.
+//! Every TOML block of README.md and docs/*.md is a config that parses, whose
+//! monitors build (with the built-in detector kinds and `zscore`), and whose
+//! observers start, so that what the documentation shows really runs.
 //!
 //! A block that is deliberately not a config (a `Cargo.toml`, say) is marked
 //! with `<!-- not-a-config -->` on the line before its fence.
+//!
+//! A Rust block marked `<!-- excerpt: PATH -->` on the line before its fence
+//! is a quote of the file at PATH (relative to the repository's root): its
+//! lines must appear there, in order and together, so that the quote is
+//! code that compiles. Every Rust block of EXTENDING.md's "A detector"
+//! section is such a quote.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -10,10 +17,14 @@ use model_monitor::Error;
 use model_monitor::observers::builtin_registry;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::Config;
+use model_monitor::strategies::builtin_detectors;
 use serde_json::Value;
 
 /// The marker, on the line before a fence, of a TOML block that is not a config.
 const NOT_A_CONFIG: &str = "<!-- not-a-config -->";
+
+/// The marker, on the line before a fence, of a Rust block quoted from a file.
+const EXCERPT: &str = "<!-- excerpt: ";
 
 /// A fenced ```` ```toml ```` block.
 #[derive(Debug, PartialEq)]
@@ -25,14 +36,24 @@ struct Block {
     not_a_config: bool,
 }
 
-/// The top-level TOML blocks of a Markdown text. Fences of three or more
-/// backticks; a block inside a longer fence is part of that one.
-fn toml_blocks(markdown: &str) -> Result<Vec<Block>, String> {
+/// A fenced code block of some language.
+#[derive(Debug, PartialEq)]
+struct Fenced {
+    /// The 1-based line of its opening fence.
+    line: usize,
+    text: String,
+    /// The last non-blank line before the fence, outside any block.
+    previous: String,
+}
+
+/// The top-level fenced blocks of `lang` in a Markdown text. Fences of three
+/// or more backticks; a block inside a longer fence is part of that one.
+fn fenced_blocks(markdown: &str, wanted: &str) -> Result<Vec<Fenced>, String> {
     struct Open {
         ticks: usize,
         line: usize,
-        toml: bool,
-        not_a_config: bool,
+        wanted: bool,
+        previous: String,
         text: String,
     }
     let mut blocks = Vec::new();
@@ -48,8 +69,8 @@ fn toml_blocks(markdown: &str) -> Result<Vec<Block>, String> {
                 open = Some(Open {
                     ticks,
                     line: i + 1,
-                    toml: lang == "toml",
-                    not_a_config: previous.trim() == NOT_A_CONFIG,
+                    wanted: lang == wanted,
+                    previous: previous.trim().to_owned(),
                     text: String::new(),
                 });
             }
@@ -59,11 +80,11 @@ fn toml_blocks(markdown: &str) -> Result<Vec<Block>, String> {
                 }
             }
             Some(fence) if ticks >= fence.ticks && info.is_empty() => {
-                if fence.toml {
-                    blocks.push(Block {
+                if fence.wanted {
+                    blocks.push(Fenced {
                         line: fence.line,
                         text: std::mem::take(&mut fence.text),
-                        not_a_config: fence.not_a_config,
+                        previous: std::mem::take(&mut fence.previous),
                     });
                 }
                 open = None;
@@ -79,6 +100,30 @@ fn toml_blocks(markdown: &str) -> Result<Vec<Block>, String> {
         Some(fence) => Err(format!("the code block opened at line {} is never closed", fence.line)),
         None => Ok(blocks),
     }
+}
+
+/// The top-level TOML blocks of a Markdown text.
+fn toml_blocks(markdown: &str) -> Result<Vec<Block>, String> {
+    let blocks = fenced_blocks(markdown, "toml")?;
+    Ok(blocks
+        .into_iter()
+        .map(|b| Block { line: b.line, text: b.text, not_a_config: b.previous == NOT_A_CONFIG })
+        .collect())
+}
+
+/// The file a block quotes, from its `<!-- excerpt: PATH -->` marker.
+fn excerpt_of(block: &Fenced) -> Option<&str> {
+    block.previous.strip_prefix(EXCERPT)?.strip_suffix("-->").map(str::trim)
+}
+
+/// Whether the non-blank lines of `quote` appear in `source` in order and
+/// together (blank lines aside), each compared without its indentation.
+fn quotes(source: &str, quote: &str) -> bool {
+    let lines = |text: &str| -> Vec<String> {
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    };
+    let (source, quote) = (lines(source), lines(quote));
+    !quote.is_empty() && source.windows(quote.len()).any(|w| w == quote.as_slice())
 }
 
 /// README.md and docs/*.md, by path relative to the repository's root.
@@ -142,6 +187,9 @@ fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
     };
     let registry = builtin_registry();
     let mut problems = Vec::new();
+    if let Err(e) = config.plan(ctx) {
+        problems.push(format!("its monitors do not build: {e}"));
+    }
     let mut every_observer_builds_here = true;
     for (i, spec) in config.observers.iter().enumerate() {
         let mut env = Vec::new();
@@ -183,7 +231,9 @@ fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
 fn every_toml_block_in_the_docs_is_a_config_that_starts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let dir = super::scratch_dir("docs");
-    let ctx = BuildContext { base_dir: dir.clone(), ..Default::default() };
+    let mut detectors = builtin_detectors();
+    monitor_zscore_detector::register(&mut detectors);
+    let ctx = BuildContext { base_dir: dir.clone(), detectors, ..Default::default() };
     let mut problems = Vec::new();
     let mut checked = 0;
     for file in markdown_files(root) {
@@ -205,6 +255,56 @@ fn every_toml_block_in_the_docs_is_a_config_that_starts() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(problems.is_empty(), "{} problem(s) in documented configs:\n{}", problems.len(), problems.join("\n"));
     assert!(checked >= 2, "only {checked} TOML blocks found: is the extraction broken?");
+}
+
+#[test]
+fn quoted_rust_blocks_are_the_code_they_quote() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files(root) {
+        let markdown = std::fs::read_to_string(root.join(&file)).unwrap();
+        let blocks = match fenced_blocks(&markdown, "rust") {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                problems.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        for block in &blocks {
+            let Some(path) = excerpt_of(block) else { continue };
+            checked += 1;
+            match std::fs::read_to_string(root.join(path)) {
+                Ok(source) if quotes(&source, &block.text) => {}
+                Ok(_) => problems.push(format!("{}:{}: not a quote of {path}", file.display(), block.line)),
+                Err(e) => problems.push(format!("{}:{}: cannot read {path}: {e}", file.display(), block.line)),
+            }
+        }
+    }
+    // Every Rust block of the detector walk-through is a checked quote.
+    let extending = std::fs::read_to_string(root.join("docs/EXTENDING.md")).unwrap();
+    let section = extending.split("\n## A detector\n").nth(1).expect("EXTENDING.md has a section `## A detector`");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let rust = fenced_blocks(section, "rust").unwrap();
+    assert!(rust.len() >= 4, "only {} Rust blocks in `## A detector`", rust.len());
+    for block in rust.iter().filter(|b| excerpt_of(b).is_none()) {
+        problems
+            .push(format!("docs/EXTENDING.md, `## A detector`, block {}: not marked {EXCERPT}PATH -->", block.line));
+    }
+    assert!(problems.is_empty(), "{} problem(s) in quoted code:\n{}", problems.len(), problems.join("\n"));
+    assert!(checked >= 4, "only {checked} quoted blocks found: is the extraction broken?");
+}
+
+#[test]
+fn quotes_must_be_contiguous_and_ignore_indentation() {
+    let source = "fn f() {\n    let a = 1;\n\n    let b = 2;\n}\n";
+    assert!(quotes(source, "let a = 1;\nlet b = 2;\n"));
+    assert!(quotes(source, "  fn f() {\n"));
+    assert!(!quotes(source, "fn f() {\nlet b = 2;\n"));
+    assert!(!quotes(source, "let c = 3;\n"));
+    assert!(!quotes(source, "\n"));
+    let marked = Fenced { line: 1, text: String::new(), previous: "<!-- excerpt: src/lib.rs -->".into() };
+    assert_eq!(excerpt_of(&marked), Some("src/lib.rs"));
 }
 
 #[test]

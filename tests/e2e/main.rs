@@ -14,6 +14,7 @@ use model_monitor::observers::builtin_registry;
 use model_monitor::observers::testing::WebhookReceiver;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, Summary, pump};
+use model_monitor::strategies::builtin_detectors;
 use model_monitor::testing::RecordingObserver;
 
 /// Rows of the log: for i in 0..400, one record each of `fraud` (accuracy
@@ -78,7 +79,8 @@ fn scratch_dir(name: &str) -> PathBuf {
 async fn run(config_text: &str, input: String) -> (Summary, Vec<Event>) {
     let config = Config::from_toml(config_text).unwrap();
     let recorder = RecordingObserver::new();
-    let engine = EngineBuilder::from_config(&config, &builtin_registry(), &BuildContext::default())
+    let ctx = BuildContext { detectors: builtin_detectors(), ..BuildContext::default() };
+    let engine = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)
         .unwrap()
         .shards(2)
         .overflow(Overflow::Block)

@@ -11,12 +11,15 @@
 //! | retrain scheduler, webhooks, log and file observers | `monitor-observers` | [`observers`] |
 //! | tokio engine, config, replay | `monitor-runtime` | [`runtime`] |
 //!
-//! Writing a new detector or observer crate? Depend on `monitor-core` alone.
+//! Writing a new detector or observer crate? Depend on `monitor-core` alone
+//! (`crates/monitor-zscore-detector` and `crates/monitor-audit-observer` are
+//! worked examples).
 //!
 //! # Example
 //!
 //! ```
 //! use model_monitor::prelude::*;
+//! use model_monitor::testing::RecordingObserver;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,8 +31,9 @@
 //!     min_samples = 2
 //! "#)?;
 //! let registry = model_monitor::observers::builtin_registry();
+//! let ctx = BuildContext { detectors: builtin_detectors(), ..Default::default() };
 //! let recorder = model_monitor::testing::RecordingObserver::new();
-//! let engine = EngineBuilder::from_config(&config, &registry, &BuildContext::default())?
+//! let engine = EngineBuilder::from_config(&config, &registry, &ctx)?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
 //! for acc in [0.80, 0.82] {
@@ -54,8 +58,8 @@
 
 #[doc(inline)]
 pub use monitor_core::{
-    Error, RecordError, Result, async_trait, detector, duration, error, event, labels, observer, record, registry,
-    signal, sketch, stats, testing, window,
+    Error, RecordError, Result, async_trait, correction, detector, detector_spec, duration, error, event, labels,
+    observer, record, registry, signal, sketch, stats, testing, window,
 };
 
 #[cfg(feature = "strategies")]
@@ -78,6 +82,8 @@ pub mod prelude {
     #[doc(inline)]
     pub use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
     #[doc(inline)]
+    pub use monitor_core::detector_spec::{DetectorRegistry, DetectorSpec};
+    #[doc(inline)]
     pub use monitor_core::event::{Event, EventKind, Finding, JobStatus, RetrainJob, Severity};
     #[doc(inline)]
     pub use monitor_core::observer::{Observer, ObserverRegistry};
@@ -94,5 +100,5 @@ pub mod prelude {
     pub use monitor_runtime::{Config, Engine, EngineBuilder, Sink, Summary};
     #[cfg(feature = "strategies")]
     #[doc(inline)]
-    pub use monitor_strategies::{DetectorConfig, Monitor, MonitorPlan, MonitorSpec, PolicyConfig};
+    pub use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig, builtin_detectors};
 }

@@ -31,7 +31,7 @@ use model_monitor::registry::BuildContext;
 use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
 use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, pump};
 use model_monitor::signal::Signal;
-use model_monitor::strategies::MonitorPlan;
+use model_monitor::strategies::{MonitorPlan, builtin_detectors};
 use output::{Outcome, Stdout};
 use report::ReportObserver;
 use tokio_util::sync::CancellationToken;
@@ -152,11 +152,16 @@ fn chain(e: &anyhow::Error) -> String {
     message
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
-    match path {
-        Some(p) => Ok((Config::load(p)?, Config::base_dir(p))),
-        None => Ok((Config::from_toml(DEFAULT_CONFIG)?, PathBuf::from("."))),
-    }
+/// The config, and what building it needs: its directory, its state
+/// directory and the built-in detector kinds.
+fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, BuildContext)> {
+    let (config, base_dir) = match path {
+        Some(p) => (Config::load(p)?, Config::base_dir(p)),
+        None => (Config::from_toml(DEFAULT_CONFIG)?, PathBuf::from(".")),
+    };
+    let mut ctx = BuildContext { base_dir, detectors: builtin_detectors(), ..BuildContext::default() };
+    ctx.state_dir.clone_from(&config.engine.state_dir);
+    Ok((config, ctx))
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -165,8 +170,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             "note: no --config given; using the built-in default monitors (each model version against its own first records)"
         );
     }
-    let (config, base_dir) = load_config(args.config.as_deref())?;
-    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), ..BuildContext::default() };
+    let (config, ctx) = load_config(args.config.as_deref())?;
     let rejected = Arc::new(AtomicU64::new(0));
     let shown = Arc::clone(&rejected);
     let mut builder = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)?
@@ -264,19 +268,18 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (config, base_dir) = load_config(Some(file))?;
-    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), ..BuildContext::default() };
-    let observers = config.build_observers(&builtin_registry(), &ctx)?;
-    let plan = config.plan()?;
+    let (config, ctx) = load_config(Some(file))?;
+    let plan = config.plan(&ctx)?;
     plan.load_references()?;
+    let observers = config.build_observers(&builtin_registry(), &ctx)?;
     println!("{}: OK", file.display());
     println!("monitors:");
-    if config.monitors.is_empty() {
+    if plan.monitors.is_empty() {
         println!("  (none: records are accepted and counted, nothing is detected)");
     }
-    for (i, m) in config.monitors.iter().enumerate() {
+    for (i, m) in plan.monitors.iter().enumerate() {
         let scope = m.models.as_ref().map_or_else(|| "every model".to_owned(), |ms| ms.join(", "));
-        let mut detector = serde_json::to_value(&m.detector).unwrap_or_default();
+        let mut detector = m.detector.params();
         if let Some(table) = detector.as_object_mut() {
             table.retain(|_, v| !v.is_null());
         }
@@ -306,7 +309,8 @@ fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode>
 /// Prints the alpha each signal is tested at by the p-value monitors, for
 /// the signals of a sample of records, else of the reference files.
 fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()> {
-    let tested: Vec<_> = plan.monitors.iter().enumerate().filter(|(_, m)| m.detector.correction().is_some()).collect();
+    let tested: Vec<_> =
+        plan.monitors.iter().enumerate().filter(|(_, m)| m.detector.p_value_family().is_some()).collect();
     if tested.is_empty() {
         return Ok(());
     }
@@ -325,14 +329,14 @@ fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()
         }
     }
     for (i, m) in &tested {
-        let Some((correction, alpha)) = m.detector.correction() else { continue };
+        let Some((correction, alpha)) = m.detector.p_value_family() else { continue };
+        let example = correction.per_test_alpha(alpha, 10);
         let correction = format!("{correction:?}").to_lowercase();
         println!("  [{i}] {} on {}: alpha {alpha}, correction {correction}", m.detector.kind(), m.signal);
         let mut listed = false;
         if records.is_none() {
-            if let Some(reference) = m.detector.reference_file() {
-                let data = reference.load()?;
-                let signals: Vec<Signal> = data.signals().iter().filter_map(|s| s.parse().ok()).collect();
+            if let Some(names) = m.detector.reference_signals()? {
+                let signals: Vec<Signal> = names.iter().filter_map(|s| s.parse().ok()).collect();
                 let model = m.models.as_ref().and_then(|ms| ms.first()).map_or("", String::as_str);
                 for e in plan.effective_alphas(model, &signals).iter().filter(|e| e.monitor == *i) {
                     println!(
@@ -351,7 +355,6 @@ fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()
             }
         }
         if !listed {
-            let example = m.detector.effective_alpha(10).unwrap_or(alpha);
             println!(
                 "      each matching signal gets a share of {alpha} set by how many signals match \
                  (with 10: {example:.6}); give --records FILE to list them"

@@ -72,7 +72,9 @@ pub enum AlarmMode {
 ///
 /// The engine keeps one detector per (model, version, signal) and feeds it
 /// every sample in event order. Implement it in your own crate, depending on
-/// `monitor-core` alone.
+/// `monitor-core` alone, with a
+/// [`DetectorSpec`](crate::detector_spec::DetectorSpec) (its config) that
+/// builds it, so that config can name it by kind.
 ///
 /// ```
 /// use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};

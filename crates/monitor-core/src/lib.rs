@@ -8,9 +8,11 @@
 //! no network code.
 //!
 //! **Extending model-monitor?** Depend on this crate, not on the facade: the
-//! [`Detector`](detector::Detector) and [`Observer`](observer::Observer) traits
-//! and the [`ObserverRegistry`](observer::ObserverRegistry) live here, so a
-//! new detector or observer crate needs nothing else.
+//! [`Detector`](detector::Detector), [`DetectorSpec`](detector_spec::DetectorSpec)
+//! and [`Observer`](observer::Observer) traits and their registries,
+//! [`DetectorRegistry`](detector_spec::DetectorRegistry) and
+//! [`ObserverRegistry`](observer::ObserverRegistry), live here, so a new
+//! detector or observer crate needs nothing else.
 //!
 //! # Example
 //!
@@ -44,7 +46,9 @@
 
 #![deny(missing_docs)]
 
+pub mod correction;
 pub mod detector;
+pub mod detector_spec;
 pub mod duration;
 pub mod error;
 pub mod event;

@@ -41,9 +41,13 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use crate::detector_spec::DetectorRegistry;
 use crate::error::{Error, Result};
 
 /// What factories may need besides their own config table.
+///
+/// Build it with `..Default::default()` for the fields you do not set: more
+/// may come.
 #[derive(Debug, Clone, Default)]
 pub struct BuildContext {
     /// The directory that relative paths in config are resolved against
@@ -51,6 +55,11 @@ pub struct BuildContext {
     pub base_dir: PathBuf,
     /// Where the engine keeps its state, when it has one.
     pub state_dir: Option<PathBuf>,
+    /// The detector kinds `[[monitors]]` entries may name. Empty by default,
+    /// since this crate has no detectors: fill it with
+    /// `monitor_strategies::builtin_detectors()` and add your own kinds with
+    /// [`DetectorRegistry::register_config`].
+    pub detectors: DetectorRegistry,
 }
 
 impl BuildContext {

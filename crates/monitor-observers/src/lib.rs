@@ -38,7 +38,7 @@
 //! // Mistakes are config errors that name the key and list what is known.
 //! let spec = serde_json::json!({ "kind": "webhook", "url": "http://127.0.0.1:9000/hook", "fromat": "json" });
 //! let err = registry.build("observers[1]", &spec, &ctx).err().map(|e| e.to_string()).unwrap_or_default();
-//! assert!(err.starts_with("config error at `observers[1]`: unknown field `fromat`, expected one of"));
+//! assert!(err.starts_with("config error at `observers[1].fromat`: unknown field `fromat`, expected one of"));
 //! # Ok::<(), monitor_core::Error>(())
 //! ```
 //!

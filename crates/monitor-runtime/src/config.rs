@@ -8,12 +8,19 @@ use monitor_core::Error;
 use monitor_core::duration::HumanDuration;
 use monitor_core::observer::{Observer, ObserverRegistry};
 use monitor_core::registry::BuildContext;
-use monitor_strategies::{Limits, MonitorPlan, MonitorSpec, PolicyConfig};
+use monitor_strategies::{Limits, MonitorPlan, MonitorSpec, PolicyConfig, SignalPattern};
 use serde::{Deserialize, Serialize};
 
 /// The whole config file.
 ///
+/// Parsing checks everything but the detector tables, which name kinds of a
+/// registry: [`Config::plan`] builds them with the one in
+/// [`BuildContext::detectors`] (`monitor_strategies::builtin_detectors()`,
+/// plus kinds of your own).
+///
 /// ```
+/// use monitor_core::registry::BuildContext;
+///
 /// let config = monitor_runtime::Config::from_toml(r#"
 ///     [[monitors]]
 ///     signal = "metrics.accuracy"
@@ -25,15 +32,19 @@ use serde::{Deserialize, Serialize};
 ///
 ///     [models.fraud.policy]
 ///     min_samples = 500
-/// "#).unwrap();
-/// assert_eq!(config.plan().unwrap().policy_for("fraud").min_samples, 500);
+/// "#)?;
+/// let ctx = BuildContext { detectors: monitor_strategies::builtin_detectors(), ..Default::default() };
+/// let plan = config.plan(&ctx)?;
+/// assert_eq!(plan.policy_for("fraud").min_samples, 500);
+/// assert_eq!(plan.monitors[0].detector.kind(), "threshold");
+/// # Ok::<(), monitor_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[[monitors]]`: detectors on signals.
     #[serde(default)]
-    pub monitors: Vec<MonitorSpec>,
+    pub monitors: Vec<MonitorConfig>,
     /// `[policy]`: the default retrain policy.
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -49,6 +60,20 @@ pub struct Config {
     /// `[limits]`: memory bounds.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// One `[[monitors]]` entry as written. Its `detector` table stays a table
+/// until [`Config::plan`] builds it by its `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// The signal, or a glob such as `features.*`.
+    pub signal: SignalPattern,
+    /// `{ kind = "...", ... }`: the detector's kind and parameters.
+    pub detector: serde_json::Value,
+    /// Only these models; every model when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
 }
 
 /// `[models.<name>]`: what one model does differently.
@@ -159,32 +184,29 @@ impl EngineConfig {
 }
 
 impl Config {
-    /// Parses and validates a config. Errors name the key (and the line, for
-    /// syntax and unknown keys).
+    /// Parses and validates a config, all but its detector tables (see
+    /// [`Config::plan`]). Errors name the dotted key (`engine.shards`,
+    /// `monitors[1].signal`, `polcy`) and the line.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        let config: Self = toml::from_str(text).map_err(|e| {
-            let message = e.message().to_owned();
-            let key = toml_key(text, e.span());
-            Error::config(key, format!("{message}{}", line_suffix(text, e.span())))
+        let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, &e, None))?;
+        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            toml_error(text, e.inner(), Some(path))
         })?;
         config.validate()?;
         Ok(config)
     }
 
     /// Reads, parses and validates the config at `path`. Relative paths in
-    /// monitors (`reference_file`) are resolved against its directory; pass
-    /// [`Config::base_dir`] to observers as their `BuildContext::base_dir`.
+    /// it (`reference_file`, an observer's `path`) are resolved when it is
+    /// built, against the `BuildContext::base_dir` given: pass
+    /// [`Config::base_dir`] of `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = monitor_core::fs::read_regular_file(path, MAX_CONFIG_BYTES, "config")?;
-        let mut config = Self::from_toml(&text).map_err(|e| match e {
+        Self::from_toml(&text).map_err(|e| match e {
             Error::Config { key, message } => Error::config(key, format!("{message} (in {})", path.display())),
             other => other,
-        })?;
-        let base = Self::base_dir(path);
-        for m in &mut config.monitors {
-            m.detector.resolve_paths(&base);
-        }
-        Ok(config)
+        })
     }
 
     /// The directory that relative paths in the config at `path` are resolved against.
@@ -192,22 +214,42 @@ impl Config {
         path.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
-    /// Checks everything that does not need the observer registry.
+    /// Checks everything that needs no registry: policies, limits, engine
+    /// settings, and that each monitor's `models` names a model.
     pub fn validate(&self) -> Result<(), Error> {
-        self.plan()?.validate()?;
+        for (i, m) in self.monitors.iter().enumerate() {
+            if m.models.as_ref().is_some_and(Vec::is_empty) {
+                return Err(Error::config(format!("monitors[{i}].models"), "must name at least one model when given"));
+            }
+        }
+        self.plan_with(Vec::new()).validate()?;
         self.engine.validate()
     }
 
-    /// The monitor plan: monitors, policies and limits.
-    pub fn plan(&self) -> Result<MonitorPlan, Error> {
+    /// The monitor plan: each `[[monitors]]` entry's detector built by
+    /// `ctx.detectors` (relative paths resolved against `ctx.base_dir`),
+    /// with policies and limits, validated. Errors name the dotted key:
+    /// `monitors[1].detector.window`, or `monitors[0].detector.kind` for a
+    /// kind the registry lacks, with the kinds it has.
+    pub fn plan(&self, ctx: &BuildContext) -> Result<MonitorPlan, Error> {
+        let monitors = self
+            .monitors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let detector = ctx.detectors.build(&format!("monitors[{i}].detector"), &m.detector, ctx)?;
+                Ok(MonitorSpec { signal: m.signal.clone(), detector, models: m.models.clone() })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let plan = self.plan_with(monitors);
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    fn plan_with(&self, monitors: Vec<MonitorSpec>) -> MonitorPlan {
         let model_policies =
             self.models.iter().filter_map(|(name, m)| m.policy.clone().map(|p| (name.clone(), p))).collect();
-        Ok(MonitorPlan {
-            monitors: self.monitors.clone(),
-            policy: self.policy.clone(),
-            model_policies,
-            limits: self.limits.clone(),
-        })
+        MonitorPlan { monitors, policy: self.policy.clone(), model_policies, limits: self.limits.clone() }
     }
 
     /// Builds every `[[observers]]` entry with `registry`. Errors are caught
@@ -223,6 +265,16 @@ impl Config {
             .map(|(i, spec)| registry.build(&format!("observers[{i}]"), spec, ctx))
             .collect()
     }
+}
+
+/// A TOML error as a config error: at `path` (from serde) when there is one,
+/// else at the key its span points into; with the line.
+fn toml_error(text: &str, e: &toml::de::Error, path: Option<String>) -> Error {
+    let key = match path {
+        Some(p) if !p.is_empty() && p != "." => p,
+        _ => toml_key(text, e.span()),
+    };
+    Error::config(key, format!("{}{}", e.message(), line_suffix(text, e.span())))
 }
 
 /// The dotted key that a TOML error span points into, best effort: the
@@ -267,6 +319,18 @@ mod tests {
         }
     }
 
+    fn builtins() -> BuildContext {
+        BuildContext { detectors: monitor_strategies::builtin_detectors(), ..BuildContext::default() }
+    }
+
+    /// The error of parsing and planning `text` with the built-in detectors.
+    fn plan_err(text: &str) -> String {
+        match Config::from_toml(text).and_then(|c| c.plan(&builtins())) {
+            Ok(p) => panic!("accepted {p:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn the_design_example_parses() {
         let config = Config::from_toml(
@@ -293,6 +357,8 @@ format = "json"
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.monitors.len(), 2);
         assert_eq!(config.observers[0]["kind"], "webhook");
+        let plan = config.plan(&builtins()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.monitors[0].detector.params()["min"], 0.9);
     }
 
     #[test]
@@ -300,27 +366,63 @@ format = "json"
         let e = err(
             "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0 }\n\n[polcy]\ntrigger = \"any\"\n",
         );
-        assert!(e.contains("unknown field `polcy`"), "{e}");
+        assert!(e.starts_with("config error at `polcy`: unknown field `polcy`"), "{e}");
         assert!(e.contains("line 5"), "{e}");
+        let e = err("[engine]\nshards = 2\nshardz = 1\n");
+        assert!(e.starts_with("config error at `engine.shardz`: unknown field `shardz`"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        let e =
+            err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"adwin\" }\n\n[[monitors]]\nsigal = 1\n");
+        assert!(e.starts_with("config error at `monitors[1].sigal`: unknown field `sigal`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = err("[engine]\nshards = = 2\n");
+        assert!(e.starts_with("config error at `engine.shards`"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]
     fn unknown_detector_key_and_kind_are_named() {
-        let e =
-            err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, windw = 3 }\n");
-        assert!(e.contains("unknown field `windw`") && e.contains("monitors[0].detector"), "{e}");
-        let e = err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"magic\" }\n");
-        assert!(e.contains("unknown variant `magic`") && e.contains("threshold"), "{e}");
+        let e = plan_err(
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, windw = 3 }\n",
+        );
+        assert!(e.starts_with("config error at `monitors[0].detector.windw`: unknown field `windw`"), "{e}");
+        let e = plan_err(
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = \"5m\" }\n",
+        );
+        assert!(e.starts_with("config error at `monitors[0].detector.window`: invalid type"), "{e}");
+        let e = plan_err(
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"adwin\" }\n\n[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"magic\" }\n",
+        );
+        assert!(e.starts_with("config error at `monitors[1].detector.kind`: unknown detector kind `magic`"), "{e}");
+        assert!(e.contains("known kinds: adaptive_threshold, adwin, chi_square"), "{e}");
+        let e = plan_err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { window = 3 }\n");
+        assert_eq!(e, "config error at `monitors[0].detector.kind`: is required");
+    }
+
+    #[test]
+    fn without_a_registry_no_kind_is_known() {
+        let config =
+            Config::from_toml("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"adwin\" }\n").unwrap();
+        let e = config.plan(&BuildContext::default()).map(drop).unwrap_err().to_string();
+        assert!(e.contains("unknown detector kind `adwin`; none are registered"), "{e}");
     }
 
     #[test]
     fn out_of_range_values_name_the_dotted_key() {
-        let e =
-            err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = 0 }\n");
+        let e = plan_err(
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = 0 }\n",
+        );
         assert_eq!(e, "config error at `monitors[0].detector.window`: must be at least 1 (got 0)");
         let e = err("[engine]\nshards = 0\n");
         assert_eq!(e, "config error at `engine.shards`: must be between 1 and 1024 (got 0)");
         let e = err("[[monitors]]\nsignal = \"latency\"\ndetector = { kind = \"threshold\", max = 1.0 }\n");
         assert!(e.contains("monitors[0].signal") && e.contains("unknown signal `latency`"), "{e}");
+        let e = err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"adwin\" }\nmodels = []\n");
+        assert_eq!(e, "config error at `monitors[0].models`: must name at least one model when given");
+        let e = err("[models.fraud.policy]\ntrigger = { at_least = 0 }\n");
+        assert_eq!(e, "config error at `models.fraud.policy.trigger.at_least`: must be at least 1 (got 0)");
     }
 }

@@ -26,8 +26,10 @@
 //!     [policy]
 //!     min_samples = 3
 //! "#)?;
+//! // The detector kinds config may name: the built-in ones.
+//! let ctx = BuildContext { detectors: monitor_strategies::builtin_detectors(), ..Default::default() };
 //! let recorder = RecordingObserver::new();
-//! let engine = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &BuildContext::default())?
+//! let engine = EngineBuilder::from_config(&config, &ObserverRegistry::new(), &ctx)?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
 //! let sink = engine.sink();
@@ -37,7 +39,7 @@
 //!     sink.submit(record).await?;
 //! }
 //! let summary = engine.shutdown().await;
-//! assert_eq!((summary.records, summary.findings, summary.retrain_requests), (3, 1, 1));
+//! assert_eq!((summary.monitor.records, summary.monitor.findings, summary.monitor.retrain_requests), (3, 1, 1));
 //! assert_eq!(recorder.events().len(), 2);
 //! # Ok(())
 //! # }
@@ -53,6 +55,6 @@ pub mod config;
 pub mod engine;
 pub mod source;
 
-pub use config::{Config, EngineConfig, ModelConfig, Overflow};
+pub use config::{Config, EngineConfig, ModelConfig, MonitorConfig, Overflow};
 pub use engine::{Engine, EngineBuilder, ObserverSummary, Refused, RunningEngine, Sink, Summary};
 pub use source::{LineSource, PumpOptions, SourceReport, pump};

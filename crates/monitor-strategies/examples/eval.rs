@@ -19,8 +19,9 @@
 use std::f64::consts::PI;
 
 use monitor_core::detector::{AlarmMode, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
+use monitor_core::registry::BuildContext;
 use monitor_core::signal::SignalValue;
-use monitor_strategies::detectors::DetectorConfig;
 use monitor_strategies::synth::{Segment, SplitMix64, bernoulli_stream, gaussian_stream};
 
 /// Streams per change scenario; each has one change point.
@@ -133,8 +134,8 @@ fn detectors() -> Vec<(&'static str, &'static str, bool)> {
 /// drift, a condition detector's turn to drift), and every index with a
 /// drift verdict (for detection: a condition that already holds when the
 /// change comes is still a detection at its first verdict after it).
-fn alarms(config: &DetectorConfig, xs: &[f64]) -> (Vec<usize>, Vec<usize>) {
-    let mut d = config.build();
+fn alarms(config: &dyn DetectorSpec, xs: &[f64]) -> (Vec<usize>, Vec<usize>) {
+    let mut d = config.build("x");
     let change_mode = d.alarm_mode() == AlarmMode::Change;
     let (mut raised, mut verdicts) = (Vec::new(), Vec::new());
     let mut drifting = false;
@@ -172,9 +173,14 @@ impl Score {
 fn main() {
     let scenarios = scenarios();
     let detectors = detectors();
+    let registry = monitor_strategies::builtin_detectors();
     let mut table: Vec<Vec<Option<Score>>> = Vec::new();
     for (_, text, binary_only) in &detectors {
-        let config: DetectorConfig = match toml::from_str(text) {
+        let spec: serde_json::Value = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => panic!("{text}: {e}"),
+        };
+        let config = match registry.build("detector", &spec, &BuildContext::default()) {
             Ok(c) => c,
             Err(e) => panic!("{text}: {e}"),
         };
@@ -188,7 +194,7 @@ fn main() {
             let reps = if s.change { REPS } else { QUIET_REPS };
             for rep in 0..reps {
                 let xs = (s.make)(1000 * si as u64 + rep + 1);
-                let (hits, verdicts) = alarms(&config, &xs);
+                let (hits, verdicts) = alarms(config.as_ref(), &xs);
                 if s.change {
                     score.stable_samples += BEFORE;
                     score.false_alarms += hits.iter().filter(|&&i| i < BEFORE).count();

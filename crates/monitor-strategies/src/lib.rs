@@ -3,13 +3,17 @@
 //! This crate turns records into findings. It holds the detectors
 //! ([`detectors`]; the streaming ones also at the crate root: [`Adwin`],
 //! [`PageHinkley`], [`Ddm`], [`Eddm`], [`HddmA`], [`HddmW`], [`Kswin`],
-//! [`Cusum`], [`Ewma`]), the two-sample statistics behind them ([`stats`],
-//! SciPy-compatible), generators of test streams ([`synth`]), the retrain
-//! policies ([`policy`]) and [`Monitor`], which
-//! keeps one detector per (model, version, signal), turns their verdicts into
-//! `finding` and `recovered` events, and asks for retraining when a model's
-//! policy says so. It is synchronous and has no async runtime, so a Rust
-//! inference service can embed it directly with `monitor-core`.
+//! [`Cusum`], [`Ewma`]), each with a config type that implements
+//! `monitor_core`'s `DetectorSpec`; [`builtin_detectors`], the registry
+//! through which config names them by kind (put it in
+//! `BuildContext::detectors`, next to kinds of your own); the two-sample
+//! statistics behind them ([`stats`], SciPy-compatible); generators of test
+//! streams ([`synth`]); the retrain policies ([`policy`]); and [`Monitor`],
+//! which keeps one detector per (model, version, signal), turns their
+//! verdicts into `finding` and `recovered` events, and asks for retraining
+//! when a model's policy says so. It is synchronous and has no async
+//! runtime, so a Rust inference service can embed it directly with
+//! `monitor-core`.
 //!
 //! # Example
 //!
@@ -17,13 +21,13 @@
 //! use monitor_core::event::EventKind;
 //! use monitor_core::record::Record;
 //! use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec};
-//! use monitor_strategies::detectors::{DetectorConfig, ThresholdConfig};
+//! use monitor_strategies::detectors::ThresholdConfig;
 //! use monitor_core::window::Statistic;
 //!
 //! // "p99 latency above 250 ms over tumbling windows of 50 requests"
 //! let sla = ThresholdConfig { statistic: Statistic::P99, window: 50, max: Some(250.0), ..Default::default() };
 //! let plan = MonitorPlan {
-//!     monitors: vec![MonitorSpec::new("latency_ms", DetectorConfig::Threshold(sla))?],
+//!     monitors: vec![MonitorSpec::new("latency_ms", sla)?],
 //!     ..Default::default()
 //! };
 //! let mut monitor = Monitor::new(plan)?;
@@ -52,7 +56,9 @@ pub mod snapshot;
 pub mod stats;
 pub mod synth;
 
-pub use detectors::{Adwin, Cusum, Ddm, DetectorConfig, Eddm, Ewma, HddmA, HddmW, Kswin, PageHinkley};
+pub use detectors::{
+    Adwin, Cusum, Ddm, Eddm, Ewma, HddmA, HddmW, Kswin, PageHinkley, builtin_detectors, register_builtin_detectors,
+};
 pub use monitor::{EffectiveAlpha, Limits, Monitor, MonitorPlan, MonitorSpec, MonitorStats};
 pub use monitor_core::detector::DriftStatus;
 pub use pattern::SignalPattern;

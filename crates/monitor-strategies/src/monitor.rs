@@ -4,43 +4,80 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use monitor_core::correction::Correction;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::{Event, EventKind, Finding, RetrainRequest};
 use monitor_core::labels::LabelJoiner;
 use monitor_core::record::{ModelKey, Record};
+use monitor_core::registry::prefix_key;
 use monitor_core::signal::{Signal, SignalRef, SignalValue};
 use monitor_core::{Error, RecordError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::detectors::DetectorConfig;
 use crate::pattern::SignalPattern;
 use crate::policy::{PolicyConfig, PolicyState};
-use crate::stats::Correction;
 
 /// One `[[monitors]]` entry: a detector on the signals a pattern matches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Built from config by `monitor_runtime::Config::plan`, or in code from a
+/// detector's config type:
+///
+/// ```
+/// use monitor_strategies::MonitorSpec;
+/// use monitor_strategies::detectors::AdwinConfig;
+///
+/// let spec = MonitorSpec::new("latency_ms", AdwinConfig::default())?;
+/// assert_eq!(spec.detector.kind(), "adwin");
+/// # Ok::<(), monitor_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
 pub struct MonitorSpec {
     /// The signal, or a glob such as `features.*`.
     pub signal: SignalPattern,
-    /// The detector kept for each matching (model, version, signal).
-    pub detector: DetectorConfig,
+    /// The detector kept for each matching (model, version, signal), as
+    /// configured.
+    pub detector: Arc<dyn DetectorSpec>,
     /// Only these models; every model when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
 }
 
 impl MonitorSpec {
-    /// A monitor of `signal` (a name or a glob) with `detector`, for every model.
-    pub fn new(signal: &str, detector: DetectorConfig) -> Result<Self, Error> {
+    /// A monitor of `signal` (a name or a glob) with `detector` (a
+    /// detector's config, such as `ThresholdConfig`), for every model.
+    pub fn new(signal: &str, detector: impl DetectorSpec + 'static) -> Result<Self, Error> {
+        Self::from_spec(signal, Arc::new(detector))
+    }
+
+    /// A monitor of `signal` with a shared detector spec, such as one a
+    /// `DetectorRegistry` built, for every model.
+    pub fn from_spec(signal: &str, detector: Arc<dyn DetectorSpec>) -> Result<Self, Error> {
         let signal = SignalPattern::new(signal).map_err(|e| Error::config("signal", e))?;
         Ok(Self { signal, detector, models: None })
     }
 
+    /// Narrows the monitor to `models`.
+    #[must_use]
+    pub fn models(mut self, models: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.models = Some(models.into_iter().map(Into::into).collect());
+        self
+    }
+
     pub(crate) fn applies_to(&self, model: &str) -> bool {
         self.models.as_ref().is_none_or(|ms| ms.iter().any(|m| m == model))
+    }
+}
+
+/// Two monitors are equal when they watch the same signals of the same
+/// models with the same kind of detector and the same parameters.
+impl PartialEq for MonitorSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.signal == other.signal
+            && self.models == other.models
+            && self.detector.kind() == other.detector.kind()
+            && self.detector.params() == other.detector.params()
     }
 }
 
@@ -154,10 +191,7 @@ impl MonitorPlan {
     /// Checks every monitor and policy; error keys are dotted paths such as
     /// `monitors[1].detector.window`.
     pub fn validate(&self) -> Result<(), Error> {
-        let prefix = |p: String, e: Error| match e {
-            Error::Config { key, message } => Error::config(format!("{p}.{key}"), message),
-            other => other,
-        };
+        let prefix = |p: String, e: Error| prefix_key(&p, e);
         for (i, m) in self.monitors.iter().enumerate() {
             m.detector.validate().map_err(|e| prefix(format!("monitors[{i}].detector"), e))?;
             if m.models.as_ref().is_some_and(Vec::is_empty) {
@@ -176,6 +210,10 @@ impl MonitorPlan {
     /// ever apply to a model can never fire: an error, when the monitors are
     /// named signals (a glob can match any number of signals).
     fn check_triggers(&self) -> Result<(), Error> {
+        if self.monitors.is_empty() {
+            // Policies checked on their own, before the monitors are built.
+            return Ok(());
+        }
         let policies = std::iter::once(("policy".to_owned(), None, &self.policy))
             .chain(self.model_policies.iter().map(|(m, p)| (format!("models.{m}.policy"), Some(m.as_str()), p)));
         for (key, model, policy) in policies {
@@ -209,31 +247,20 @@ impl MonitorPlan {
     /// `monitors[1].detector.reference_file`. [`Monitor::new`] calls it.
     pub fn load_references(&self) -> Result<(), Error> {
         for (i, m) in self.monitors.iter().enumerate() {
-            m.detector.load_reference().map_err(|e| match e {
-                Error::Config { key, message } => Error::config(format!("monitors[{i}].detector.{key}"), message),
-                other => other,
-            })?;
+            m.detector.load_references().map_err(|e| prefix_key(&format!("monitors[{i}].detector"), e))?;
         }
         Ok(())
-    }
-
-    /// Makes every relative `reference_file` relative to `base`, the
-    /// directory of the config file. Call before [`Monitor::new`].
-    pub fn resolve_paths(&mut self, base: &std::path::Path) {
-        for m in &mut self.monitors {
-            m.detector.resolve_paths(base);
-        }
     }
 
     /// The alpha each signal of `model` is tested at by the p-value monitors
     /// (`ks`, `chi_square`), given the signals the model carries: a monitor's
     /// family is the signals its pattern matches, and its correction shares
     /// the alpha among them. For `check-config`; the signals can come from a
-    /// record or from a reference file (`ReferenceData::signals`).
+    /// record or from a reference file (`DetectorSpec::reference_signals`).
     pub fn effective_alphas(&self, model: &str, signals: &[Signal]) -> Vec<EffectiveAlpha> {
         let mut out = Vec::new();
         for (monitor, m) in self.monitors.iter().enumerate() {
-            let Some((correction, alpha)) = m.detector.correction() else { continue };
+            let Some((correction, alpha)) = m.detector.p_value_family() else { continue };
             if !m.applies_to(model) {
                 continue;
             }
@@ -356,10 +383,10 @@ pub(crate) struct ModelState {
 /// ```
 /// use monitor_core::event::EventKind;
 /// use monitor_core::record::Record;
-/// use monitor_strategies::detectors::{DetectorConfig, ThresholdConfig};
+/// use monitor_strategies::detectors::ThresholdConfig;
 /// use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig};
 ///
-/// let accuracy = DetectorConfig::Threshold(ThresholdConfig { window: 5, min: Some(0.9), ..Default::default() });
+/// let accuracy = ThresholdConfig { window: 5, min: Some(0.9), ..Default::default() };
 /// let plan = MonitorPlan {
 ///     monitors: vec![MonitorSpec::new("metrics.accuracy", accuracy)?],
 ///     policy: PolicyConfig { min_samples: 5, ..Default::default() },
@@ -601,7 +628,7 @@ impl Ctx<'_> {
                 .enumerate()
                 .filter(|(_, m)| m.applies_to(self.model) && m.signal.matches(sig))
                 .map(|(spec, m)| {
-                    let detector = m.detector.build_for(Some(&sig.to_string()));
+                    let detector = m.detector.build(&sig.to_string());
                     Instance { mode: detector.alarm_mode(), detector, spec, status: DriftStatus::Stable, open: None }
                 })
                 .collect();
@@ -640,7 +667,7 @@ impl Ctx<'_> {
                 continue;
             };
             let corrected =
-                self.plan.monitors[inst.spec].detector.correction().is_some_and(|(c, _)| c != Correction::None);
+                self.plan.monitors[inst.spec].detector.p_value_family().is_some_and(|(c, _)| c != Correction::None);
             if corrected && a.p_value.is_some() {
                 self.pending.push(Pending { signal: sig.to_owned(), spec: inst.spec, assessment: a });
                 continue;
@@ -679,7 +706,7 @@ impl Ctx<'_> {
         specs.sort_unstable();
         specs.dedup();
         for spec in specs {
-            let Some((correction, alpha)) = self.plan.monitors[spec].detector.correction() else {
+            let Some((correction, alpha)) = self.plan.monitors[spec].detector.p_value_family() else {
                 continue;
             };
             let family: Vec<&Pending> = pending.iter().filter(|p| p.spec == spec).collect();

@@ -13,11 +13,11 @@
 //!
 //! ```
 //! use monitor_core::record::Record;
-//! use monitor_strategies::detectors::{DetectorConfig, AdwinConfig};
+//! use monitor_strategies::detectors::AdwinConfig;
 //! use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec};
 //!
 //! let plan = MonitorPlan {
-//!     monitors: vec![MonitorSpec::new("latency_ms", DetectorConfig::Adwin(AdwinConfig::default()))?],
+//!     monitors: vec![MonitorSpec::new("latency_ms", AdwinConfig::default())?],
 //!     ..Default::default()
 //! };
 //! let mut monitor = Monitor::new(plan.clone())?;
@@ -156,10 +156,18 @@ impl MonitorSnapshot {
 /// The `[[monitors]]` of a plan as configured, to tell whether a snapshot
 /// fits it.
 fn monitors_of(plan: &MonitorPlan) -> Result<Vec<Json>, Error> {
-    plan.monitors
+    Ok(plan
+        .monitors
         .iter()
-        .map(|m| serde_json::to_value(m).map_err(|e| Error::snapshot("monitors", e.to_string())))
-        .collect()
+        .map(|m| {
+            serde_json::json!({
+                "signal": m.signal.to_string(),
+                "kind": m.detector.kind(),
+                "detector": m.detector.params(),
+                "models": m.models,
+            })
+        })
+        .collect())
 }
 
 impl Monitor {
@@ -344,7 +352,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
         let mut instances = Vec::with_capacity(series.detectors.len());
         for (k, d) in series.detectors.iter().enumerate() {
             let path = format!("{path}.detectors[{k}]");
-            let mut detector = plan.monitors[d.monitor].detector.build_for(Some(&signal_name));
+            let mut detector = plan.monitors[d.monitor].detector.build(&signal_name);
             if detector.kind() != d.kind {
                 return Err(Error::snapshot(
                     path,

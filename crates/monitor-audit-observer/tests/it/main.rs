@@ -95,7 +95,7 @@ fn built_from_config_by_the_registry() {
     let mut registry = ObserverRegistry::new();
     register(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), [KIND]);
-    let ctx = BuildContext { base_dir: dir.clone(), state_dir: None };
+    let ctx = BuildContext { base_dir: dir.clone(), ..BuildContext::default() };
     let spec = serde_json::json!({"kind": "incident_report", "dir": "incidents", "include_warnings": true});
     let mut observer = registry.build("observers[3]", &spec, &ctx).unwrap();
     incident(observer.as_mut());

@@ -109,13 +109,13 @@ fn check_config_accepts_the_demo_and_names_the_key_of_a_mistake() {
     for (config, expected) in [
         (
             "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"magic\" }\n",
-            "unknown variant `magic`, expected",
+            "config error at `monitors[0].detector.kind`: unknown detector kind `magic`; known kinds: adaptive_threshold,",
         ),
         (
             "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, windw = 5 }\n",
-            "unknown field `windw`",
+            "config error at `monitors[0].detector.windw`: unknown field `windw`",
         ),
-        ("[polcy]\ntrigger = \"any\"\n", "unknown field `polcy`"),
+        ("[polcy]\ntrigger = \"any\"\n", "config error at `polcy`: unknown field `polcy`"),
         ("[[observers]]\nkind = \"webhook\"\nurl = \"not a url\"\n", "observers[0]"),
         ("[[observers]]\nkind = \"pigeon\"\n", "unknown observer kind `pigeon`; known kinds:"),
     ] {

@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn relative_programs_resolve_against_the_base_dir() {
-        let ctx = BuildContext { base_dir: PathBuf::from("/etc/mm"), state_dir: None };
+        let ctx = BuildContext { base_dir: PathBuf::from("/etc/mm"), ..BuildContext::default() };
         let config: CommandConfig =
             serde_json::from_value(serde_json::json!({"program": "./retrain.sh", "timeout": "5s"})).unwrap();
         let d = CommandDispatcher::from_config(config, &ctx).unwrap();

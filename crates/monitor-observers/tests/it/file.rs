@@ -39,7 +39,7 @@ async fn one_json_event_per_line() {
 #[tokio::test]
 async fn file_kind_creates_parents_and_appends() {
     let dir = temp_dir("file");
-    let ctx = BuildContext { base_dir: dir.clone(), state_dir: None };
+    let ctx = BuildContext { base_dir: dir.clone(), ..BuildContext::default() };
     let spec = serde_json::json!({"kind": "file", "path": "out/events.ndjson"});
     for _ in 0..2 {
         let mut observer = builtin_registry().build("observers[0]", &spec, &ctx).unwrap();

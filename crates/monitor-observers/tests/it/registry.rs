@@ -16,7 +16,7 @@ async fn builds_each_builtin_kind() {
     register_builtins(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "log", "retrain", "webhook"]);
     let dir = crate::support::temp_dir("registry");
-    let ctx = BuildContext { base_dir: dir.clone(), state_dir: None };
+    let ctx = BuildContext { base_dir: dir.clone(), ..BuildContext::default() };
     for (spec, name) in [
         (json!({"kind": "log"}), "log"),
         (json!({"kind": "file", "path": "events.ndjson"}), "file"),

@@ -62,12 +62,14 @@ impl EngineBuilder {
         Self { plan, settings: EngineConfig::default(), observers: Vec::new(), on_reject: None }
     }
 
-    /// An engine for `config`, with its observers built by `registry`.
-    /// Every config error surfaces here, before anything runs.
+    /// An engine for `config`: its detectors built by `ctx.detectors` (see
+    /// [`Config::plan`]) and its observers by `registry`. Every config error
+    /// surfaces here, before anything runs.
     pub fn from_config(config: &Config, registry: &ObserverRegistry, ctx: &BuildContext) -> Result<Self, Error> {
         config.validate()?;
+        let plan = config.plan(ctx)?;
         let observers = config.build_observers(registry, ctx)?;
-        Ok(Self { plan: config.plan()?, settings: config.engine.clone(), observers, on_reject: None })
+        Ok(Self { plan, settings: config.engine.clone(), observers, on_reject: None })
     }
 
     /// Replaces the engine settings.

@@ -27,9 +27,14 @@ fn latency(model: &str, ms: f64) -> Record {
     Record::parse(&format!(r#"{{"model": "{model}", "latency_ms": {ms}}}"#), Utc::now()).unwrap()
 }
 
+/// Config may name the built-in detectors.
+fn ctx() -> BuildContext {
+    BuildContext { detectors: monitor_strategies::builtin_detectors(), ..BuildContext::default() }
+}
+
 fn builder(config: &str) -> EngineBuilder {
     let config = Config::from_toml(config).unwrap();
-    EngineBuilder::from_config(&config, &ObserverRegistry::new(), &BuildContext::default()).unwrap()
+    EngineBuilder::from_config(&config, &ObserverRegistry::new(), &ctx()).unwrap()
 }
 
 #[tokio::test]

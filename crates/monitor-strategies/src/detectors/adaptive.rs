@@ -3,12 +3,14 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
+use monitor_core::registry::BuildContext;
 use monitor_core::stats::Moments;
 use monitor_core::window::{SlidingWindow, Statistic};
 use serde::{Deserialize, Serialize};
 
 use super::cadence::{Cadence, validate_window};
-use super::reference::ReferenceFile;
+use super::reference::{ReferenceFile, file_spec};
 use super::{Direction, check_positive, fmt_num};
 
 /// Config of [`AdaptiveThreshold`]:
@@ -68,9 +70,12 @@ impl Default for AdaptiveThresholdConfig {
     }
 }
 
-impl AdaptiveThresholdConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for AdaptiveThresholdConfig {
+    fn kind(&self) -> &str {
+        "adaptive_threshold"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         if let Some(r) = self.reference {
             if r < 2 * self.window {
@@ -89,6 +94,28 @@ impl AdaptiveThresholdConfig {
         Ok(())
     }
 
+    fn resolve_paths(&mut self, ctx: &BuildContext) {
+        file_spec::resolve(&mut self.reference_file, ctx);
+    }
+
+    fn build(&self, signal: &str) -> Box<dyn Detector> {
+        Box::new(AdaptiveThreshold::with_file(self.clone(), Some(signal)))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    fn load_references(&self) -> Result<(), Error> {
+        file_spec::load(self.reference_file.as_ref())
+    }
+
+    fn reference_signals(&self) -> Result<Option<Vec<String>>, Error> {
+        file_spec::signals(self.reference_file.as_ref())
+    }
+}
+
+impl AdaptiveThresholdConfig {
     fn reference_size(&self) -> usize {
         self.reference.unwrap_or(10 * self.window)
     }

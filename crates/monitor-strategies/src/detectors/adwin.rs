@@ -2,6 +2,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use serde::{Deserialize, Serialize};
 
 use super::{check_open_unit, check_positive_int, fmt_num};
@@ -31,14 +32,25 @@ impl Default for AdwinConfig {
     }
 }
 
-impl AdwinConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for AdwinConfig {
+    fn kind(&self) -> &str {
+        "adwin"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         check_open_unit("delta", self.delta)?;
         check_positive_int("clock", u64::from(self.clock))?;
         check_positive_int("max_buckets", self.max_buckets as u64)?;
         check_positive_int("min_window_length", u64::from(self.min_window_length))?;
         Ok(())
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Adwin::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

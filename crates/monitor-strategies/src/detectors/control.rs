@@ -3,6 +3,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::stats::Moments;
 use serde::{Deserialize, Serialize};
 
@@ -35,9 +36,12 @@ impl Default for CusumConfig {
     }
 }
 
-impl CusumConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for CusumConfig {
+    fn kind(&self) -> &str {
+        "cusum"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         if self.warm_up < 2 {
             return Err(Error::config(
                 "warm_up",
@@ -48,6 +52,14 @@ impl CusumConfig {
             return Err(Error::config("k", format!("must be a non-negative number (got {})", self.k)));
         }
         check_positive("h", self.h)
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Cusum::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -154,9 +166,12 @@ impl Default for EwmaConfig {
     }
 }
 
-impl EwmaConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for EwmaConfig {
+    fn kind(&self) -> &str {
+        "ewma"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         if self.warm_up < 2 {
             return Err(Error::config(
                 "warm_up",
@@ -166,6 +181,14 @@ impl EwmaConfig {
         check_positive_int("warm_up", self.warm_up)?;
         check_open_unit("lambda", self.lambda)?;
         check_positive("l", self.l)
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Ewma::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

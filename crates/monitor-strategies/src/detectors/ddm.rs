@@ -3,6 +3,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use serde::{Deserialize, Serialize};
 
 use super::{check_open_unit, fmt_num};
@@ -31,9 +32,12 @@ impl Default for DdmConfig {
     }
 }
 
-impl DdmConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for DdmConfig {
+    fn kind(&self) -> &str {
+        "ddm"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         if !(self.warning_threshold.is_finite() && self.warning_threshold > 0.0) {
             return Err(Error::config(
                 "warning_threshold",
@@ -50,6 +54,14 @@ impl DdmConfig {
             ));
         }
         Ok(())
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Ddm::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -169,15 +181,26 @@ impl Default for EddmConfig {
     }
 }
 
-impl EddmConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for EddmConfig {
+    fn kind(&self) -> &str {
+        "eddm"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         check_open_unit("alpha", self.alpha)?;
         check_open_unit("beta", self.beta)?;
         if self.alpha < self.beta {
             return Err(Error::config("alpha", format!("must be at least beta = {} (got {})", self.beta, self.alpha)));
         }
         Ok(())
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Eddm::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use monitor_core::Error;
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
+use monitor_core::registry::BuildContext;
 use monitor_core::signal::SignalValue;
 use monitor_core::window::CategoryCounts;
 use serde::{Deserialize, Serialize};
 
 use super::cadence::{Cadence, validate_window};
-use super::reference::{CategoricalReference, NumericReference, ReferenceFile, ReferenceState};
+use super::reference::{CategoricalReference, NumericReference, ReferenceFile, ReferenceState, file_spec};
 use super::{check_open_unit, check_positive, fmt_num};
 use crate::stats::{
     Correction, chi_square, jensen_shannon_distance, ks_2samp_sorted, proportions, psi_from_proportions, sort_f64,
@@ -87,6 +89,57 @@ macro_rules! reference_config {
     };
 }
 
+/// The [`DetectorSpec`] of a reference config, from its inherent `detector`,
+/// `family` and `check`.
+macro_rules! reference_spec {
+    ($config:ident, $kind:literal) => {
+        impl DetectorSpec for $config {
+            fn kind(&self) -> &str {
+                $kind
+            }
+
+            fn validate(&self) -> Result<(), Error> {
+                self.check()
+            }
+
+            fn resolve_paths(&mut self, ctx: &BuildContext) {
+                file_spec::resolve(&mut self.reference_file, ctx);
+            }
+
+            fn build(&self, signal: &str) -> Box<dyn Detector> {
+                Box::new(self.detector(Some(signal)))
+            }
+
+            fn params(&self) -> serde_json::Value {
+                serde_json::to_value(self).unwrap_or_default()
+            }
+
+            fn p_value_family(&self) -> Option<(Correction, f64)> {
+                self.family()
+            }
+
+            fn load_references(&self) -> Result<(), Error> {
+                file_spec::load(self.reference_file.as_ref())
+            }
+
+            fn reference_signals(&self) -> Result<Option<Vec<String>>, Error> {
+                file_spec::signals(self.reference_file.as_ref())
+            }
+        }
+    };
+}
+
+/// The window parameters after defaults: the reference defaults to one window.
+fn window_spec(
+    reference: Option<usize>,
+    window: usize,
+    step: Option<usize>,
+    bins: Option<usize>,
+    max_categories: usize,
+) -> WindowSpec {
+    WindowSpec { reference: reference.unwrap_or(window), window, step: step.unwrap_or(window), bins, max_categories }
+}
+
 reference_config! {
     /// Config of the `ks` detector: `{ kind = "ks", reference = 5000, window = 1000, alpha = 0.05 }`.
     KsConfig {
@@ -144,17 +197,53 @@ reference_config! {
     }
 }
 
+reference_spec!(KsConfig, "ks");
+
 impl KsConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The detector for `signal`: its reference is the file's samples of
+    /// the signal when the file has them, else the first samples. `None`
+    /// (no signal context) always takes the first samples.
+    pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
+        let spec = window_spec(self.reference, self.window, self.step, None, 1);
+        DistributionDetector::with_file(
+            DistributionTest::Ks { alpha: self.alpha },
+            spec,
+            self.reference_file.as_ref(),
+            signal,
+        )
+    }
+
+    fn family(&self) -> Option<(Correction, f64)> {
+        Some((self.correction, self.alpha))
+    }
+
+    fn check(&self) -> Result<(), Error> {
         validate_common(self.reference, self.window, self.step)?;
         check_open_unit("alpha", self.alpha)
     }
 }
 
+reference_spec!(ChiSquareConfig, "chi_square");
+
 impl ChiSquareConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The detector for `signal`: its reference is the file's samples of
+    /// the signal when the file has them, else the first samples. `None`
+    /// (no signal context) always takes the first samples.
+    pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
+        let spec = window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories);
+        DistributionDetector::with_file(
+            DistributionTest::ChiSquare { alpha: self.alpha },
+            spec,
+            self.reference_file.as_ref(),
+            signal,
+        )
+    }
+
+    fn family(&self) -> Option<(Correction, f64)> {
+        Some((self.correction, self.alpha))
+    }
+
+    fn check(&self) -> Result<(), Error> {
         validate_common(self.reference, self.window, self.step)?;
         check_open_unit("alpha", self.alpha)?;
         validate_bins(self.bins)?;
@@ -162,19 +251,55 @@ impl ChiSquareConfig {
     }
 }
 
+reference_spec!(PsiConfig, "psi");
+
 impl PsiConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The detector for `signal`: its reference is the file's samples of
+    /// the signal when the file has them, else the first samples. `None`
+    /// (no signal context) always takes the first samples.
+    pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
+        let spec = window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories);
+        DistributionDetector::with_file(
+            DistributionTest::Psi { threshold: self.threshold },
+            spec,
+            self.reference_file.as_ref(),
+            signal,
+        )
+    }
+
+    fn family(&self) -> Option<(Correction, f64)> {
+        None
+    }
+
+    fn check(&self) -> Result<(), Error> {
         validate_common(self.reference, self.window, self.step)?;
         check_positive("threshold", self.threshold)?;
         validate_bins(self.bins)?;
         validate_max_categories(self.max_categories)
     }
 }
+
+reference_spec!(JensenShannonConfig, "jensen_shannon");
 
 impl JensenShannonConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The detector for `signal`: its reference is the file's samples of
+    /// the signal when the file has them, else the first samples. `None`
+    /// (no signal context) always takes the first samples.
+    pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
+        let spec = window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories);
+        DistributionDetector::with_file(
+            DistributionTest::JensenShannon { threshold: self.threshold },
+            spec,
+            self.reference_file.as_ref(),
+            signal,
+        )
+    }
+
+    fn family(&self) -> Option<(Correction, f64)> {
+        None
+    }
+
+    fn check(&self) -> Result<(), Error> {
         validate_common(self.reference, self.window, self.step)?;
         check_positive("threshold", self.threshold)?;
         validate_bins(self.bins)?;
@@ -182,9 +307,27 @@ impl JensenShannonConfig {
     }
 }
 
+reference_spec!(WassersteinConfig, "wasserstein");
+
 impl WassersteinConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The detector for `signal`: its reference is the file's samples of
+    /// the signal when the file has them, else the first samples. `None`
+    /// (no signal context) always takes the first samples.
+    pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
+        let spec = window_spec(self.reference, self.window, self.step, None, 1);
+        DistributionDetector::with_file(
+            DistributionTest::Wasserstein { threshold: self.threshold },
+            spec,
+            self.reference_file.as_ref(),
+            signal,
+        )
+    }
+
+    fn family(&self) -> Option<(Correction, f64)> {
+        None
+    }
+
+    fn check(&self) -> Result<(), Error> {
         validate_common(self.reference, self.window, self.step)?;
         check_positive("threshold", self.threshold)
     }

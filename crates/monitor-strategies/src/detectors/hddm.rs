@@ -3,6 +3,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use serde::{Deserialize, Serialize};
 
 use super::{check_open_unit, fmt_num};
@@ -48,10 +49,21 @@ impl Default for HddmAConfig {
     }
 }
 
-impl HddmAConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for HddmAConfig {
+    fn kind(&self) -> &str {
+        "hddm_a"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         check_confidences(self.drift_confidence, self.warning_confidence)
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(HddmA::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -226,11 +238,22 @@ impl Default for HddmWConfig {
     }
 }
 
-impl HddmWConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for HddmWConfig {
+    fn kind(&self) -> &str {
+        "hddm_w"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         check_confidences(self.drift_confidence, self.warning_confidence)?;
         check_open_unit("lambda", self.lambda)
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(HddmW::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use monitor_core::Error;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use serde::{Deserialize, Serialize};
 
 use super::{check_open_unit, fmt_num};
@@ -31,9 +32,12 @@ impl Default for KswinConfig {
     }
 }
 
-impl KswinConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for KswinConfig {
+    fn kind(&self) -> &str {
+        "kswin"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         check_open_unit("alpha", self.alpha)?;
         if self.stat == 0 {
             return Err(Error::config("stat", "must be at least 1 (got 0)"));
@@ -48,6 +52,14 @@ impl KswinConfig {
             ));
         }
         Ok(())
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Kswin::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::stats::Moments;
 use monitor_core::window::SlidingWindow;
 use serde::{Deserialize, Serialize};
@@ -34,9 +35,12 @@ fn default_window() -> usize {
     100
 }
 
-impl MeanShiftConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for MeanShiftConfig {
+    fn kind(&self) -> &str {
+        "mean_shift"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         if self.reference == Some(0) {
             return Err(Error::config("reference", "must be at least 1 (got 0)"));
@@ -53,6 +57,14 @@ impl MeanShiftConfig {
             }
         }
         Ok(())
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(MeanShift::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use serde::{Deserialize, Serialize};
 
 use super::{check_non_negative, check_open_unit_closed, fmt_num};
@@ -44,12 +45,23 @@ impl Default for PageHinkleyConfig {
     }
 }
 
-impl PageHinkleyConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for PageHinkleyConfig {
+    fn kind(&self) -> &str {
+        "page_hinkley"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         check_non_negative("delta", self.delta)?;
         check_non_negative("threshold", self.threshold)?;
         check_open_unit_closed("alpha", self.alpha)
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(PageHinkley::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -88,8 +88,8 @@ impl ReferenceData {
 /// `reference_file = "train.ndjson"`: a file of records whose signals are the
 /// reference. Loaded at most once, however many detectors, shards and clones
 /// of the plan use it; relative paths resolve against the working directory
-/// unless [`ReferenceFile::resolve`] (or `MonitorPlan::resolve_paths`) gave a
-/// base.
+/// unless [`ReferenceFile::resolve`] gave a base (a detector registry does,
+/// with `BuildContext::base_dir`).
 #[derive(Clone)]
 pub struct ReferenceFile {
     path: PathBuf,
@@ -161,6 +161,32 @@ impl Serialize for ReferenceFile {
 impl<'de> Deserialize<'de> for ReferenceFile {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         PathBuf::deserialize(d).map(Self::new)
+    }
+}
+
+/// What every spec with an optional `reference_file` does with it: resolve
+/// it against the config's directory, load it at start, list its signals.
+pub(crate) mod file_spec {
+    use monitor_core::Error;
+    use monitor_core::registry::BuildContext;
+
+    use super::ReferenceFile;
+
+    /// Makes a relative path relative to `ctx.base_dir`.
+    pub(crate) fn resolve(file: &mut Option<ReferenceFile>, ctx: &BuildContext) {
+        if let Some(f) = file {
+            f.resolve(&ctx.base_dir);
+        }
+    }
+
+    /// Reads the file, if there is one; errors are at `reference_file`.
+    pub(crate) fn load(file: Option<&ReferenceFile>) -> Result<(), Error> {
+        file.map_or(Ok(()), |f| f.load().map(drop))
+    }
+
+    /// The signals of the file, sorted; `None` without a file.
+    pub(crate) fn signals(file: Option<&ReferenceFile>) -> Result<Option<Vec<String>>, Error> {
+        file.map(|f| f.load().map(|data| data.signals().into_iter().map(str::to_owned).collect())).transpose()
     }
 }
 

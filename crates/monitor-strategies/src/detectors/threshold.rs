@@ -2,6 +2,7 @@
 
 use monitor_core::Error;
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
+use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::window::{SlidingWindow, Statistic};
 use serde::{Deserialize, Serialize};
 
@@ -57,9 +58,12 @@ impl Default for ThresholdConfig {
     }
 }
 
-impl ThresholdConfig {
-    /// Checks ranges; errors name the key.
-    pub fn validate(&self) -> Result<(), Error> {
+impl DetectorSpec for ThresholdConfig {
+    fn kind(&self) -> &str {
+        "threshold"
+    }
+
+    fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         for (key, v) in [("min", self.min), ("max", self.max), ("warn_min", self.warn_min), ("warn_max", self.warn_max)]
         {
@@ -76,6 +80,14 @@ impl ThresholdConfig {
             }
         }
         Ok(())
+    }
+
+    fn build(&self, _signal: &str) -> Box<dyn Detector> {
+        Box::new(Threshold::new(self.clone()))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

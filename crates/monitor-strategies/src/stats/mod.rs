@@ -36,7 +36,6 @@ mod chi2;
 mod distance;
 mod kolmogorov;
 mod ks;
-mod multiple;
 pub(crate) mod sort;
 pub(crate) mod special;
 
@@ -46,7 +45,9 @@ pub use distance::{
     wasserstein_sorted,
 };
 pub use ks::{SortedSample, ks_2samp, ks_2samp_sorted};
-pub use multiple::{Correction, benjamini_hochberg, bonferroni, false_discovery_control};
+/// Multiple-test corrections live in `monitor-core`, so that a detector crate
+/// can name them; re-exported here with the other statistics.
+pub use monitor_core::correction::{Correction, benjamini_hochberg, bonferroni, false_discovery_control};
 pub use sort::sort_f64;
 
 pub(crate) use distance::proportions;

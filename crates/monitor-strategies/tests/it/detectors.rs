@@ -1,8 +1,12 @@
 //! Every detector: state that survives a serde round trip, defined results on
 //! degenerate input, config errors that name the key.
 
+use std::sync::Arc;
+
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
+use monitor_core::registry::BuildContext;
 use monitor_core::signal::SignalValue;
+use monitor_strategies::builtin_detectors;
 use monitor_strategies::detectors::*;
 use monitor_strategies::synth::{Segment, bernoulli_stream, gaussian_stream};
 use serde::Serialize;
@@ -46,10 +50,30 @@ fn error_rate() -> Vec<f64> {
     )
 }
 
-fn parse(text: &str) -> DetectorConfig {
-    let c: DetectorConfig = toml::from_str(text).unwrap();
-    c.validate().unwrap();
-    c
+/// Builds a detector table, as written in TOML, through the built-in registry.
+fn build(text: &str) -> Result<Arc<dyn DetectorSpec>, String> {
+    let table: serde_json::Value = toml::from_str(text).unwrap();
+    builtin_detectors().build("detector", &table, &BuildContext::default()).map_err(|e| e.to_string())
+}
+
+fn parse(text: &str) -> Arc<dyn DetectorSpec> {
+    build(text).unwrap()
+}
+
+/// As [`round_trip`], through `save_state` and `load_state` of a detector
+/// built by `spec`.
+fn round_trip_state(spec: &dyn DetectorSpec, xs: &[f64]) {
+    let cut = xs.len() / 2;
+    let mut d = spec.build("features.x");
+    feed(d.as_mut(), &xs[..cut]);
+    let json = serde_json::to_string(&d.save_state().unwrap()).unwrap();
+    let mut restored = spec.build("features.x");
+    restored.load_state(serde_json::from_str(&json).unwrap()).unwrap();
+    let a = feed(d.as_mut(), &xs[cut..]);
+    let b = feed(restored.as_mut(), &xs[cut..]);
+    assert_eq!(a, b, "{} diverged after a round trip", d.kind());
+    let alarms = a.iter().flatten().filter(|a| a.status != DriftStatus::Stable).count();
+    assert!(alarms > 0, "{}: the test stream should exercise alarms", d.kind());
 }
 
 #[test]
@@ -76,10 +100,12 @@ fn reference_detectors_restore_to_the_same_behaviour() {
         "kind = \"jensen_shannon\"\nreference = 1000\nwindow = 500",
         "kind = \"wasserstein\"\nreference = 1000\nwindow = 200\nstep = 7",
     ] {
-        round_trip(parse(text).distribution_detector(None), &xs);
+        round_trip_state(parse(text).as_ref(), &xs);
     }
+    let ks: KsConfig = toml::from_str("reference = 1000\nwindow = 200").unwrap();
+    round_trip(ks.detector(None), &xs);
     let at = AdaptiveThresholdConfig { window: 50, warning_k: Some(2.0), ..Default::default() };
-    at.validate().unwrap();
+    DetectorSpec::validate(&at).unwrap();
     round_trip(AdaptiveThreshold::new(at), &xs);
     let th = ThresholdConfig { window: 100, max: Some(0.8), ..Default::default() };
     round_trip(Threshold::new(th), &xs);
@@ -87,31 +113,30 @@ fn reference_detectors_restore_to_the_same_behaviour() {
 
 #[test]
 fn defaults_are_the_published_ones() {
+    use serde_json::json;
+    let params = |text: &str, keys: &[&str]| -> Vec<serde_json::Value> {
+        let p = parse(text).params();
+        keys.iter().map(|k| p[*k].clone()).collect()
+    };
+    assert_eq!(params("kind = \"adwin\"", &["delta", "clock"]), [json!(0.002), json!(32)]);
     assert_eq!(
-        parse("kind = \"adwin\""),
-        DetectorConfig::Adwin(AdwinConfig { delta: 0.002, clock: 32, ..AdwinConfig::default() })
+        params("kind = \"page_hinkley\"", &["min_instances", "delta", "threshold", "alpha"]),
+        [json!(30), json!(0.005), json!(50.0), json!(0.9999)]
     );
-    let DetectorConfig::PageHinkley(ph) = parse("kind = \"page_hinkley\"") else { panic!() };
-    assert_eq!((ph.min_instances, ph.delta, ph.threshold, ph.alpha), (30, 0.005, 50.0, 0.9999));
-    let DetectorConfig::Kswin(k) = parse("kind = \"kswin\"") else { panic!() };
-    assert_eq!((k.alpha, k.window, k.stat), (0.005, 100, 30));
-    let DetectorConfig::Ddm(d) = parse("kind = \"ddm\"") else { panic!() };
-    assert_eq!((d.warm_start, d.warning_threshold, d.drift_threshold), (30, 2.0, 3.0));
-    let DetectorConfig::Eddm(e) = parse("kind = \"eddm\"") else { panic!() };
-    assert_eq!((e.alpha, e.beta), (0.95, 0.9));
-    let DetectorConfig::HddmA(h) = parse("kind = \"hddm_a\"") else { panic!() };
-    assert_eq!((h.drift_confidence, h.warning_confidence), (0.001, 0.005));
-    let DetectorConfig::Ks(ks) = parse("kind = \"ks\"") else { panic!() };
-    assert_eq!((ks.alpha, ks.correction), (0.05, monitor_strategies::stats::Correction::Bonferroni));
+    assert_eq!(params("kind = \"kswin\"", &["alpha", "window", "stat"]), [json!(0.005), json!(100), json!(30)]);
+    assert_eq!(
+        params("kind = \"ddm\"", &["warm_start", "warning_threshold", "drift_threshold"]),
+        [json!(30), json!(2.0), json!(3.0)]
+    );
+    assert_eq!(params("kind = \"eddm\"", &["alpha", "beta"]), [json!(0.95), json!(0.9)]);
+    assert_eq!(params("kind = \"hddm_a\"", &["drift_confidence", "warning_confidence"]), [json!(0.001), json!(0.005)]);
+    assert_eq!(params("kind = \"ks\"", &["alpha", "correction"]), [json!(0.05), json!("bonferroni")]);
+    assert_eq!(
+        parse("kind = \"ks\"").p_value_family(),
+        Some((monitor_strategies::stats::Correction::Bonferroni, 0.05))
+    );
     for kind in ["psi", "jensen_shannon", "wasserstein"] {
-        let c = parse(&format!("kind = \"{kind}\""));
-        let threshold = match c {
-            DetectorConfig::Psi(c) => c.threshold,
-            DetectorConfig::JensenShannon(c) => c.threshold,
-            DetectorConfig::Wasserstein(c) => c.threshold,
-            _ => unreachable!(),
-        };
-        assert_eq!(threshold, 0.1, "{kind}");
+        assert_eq!(params(&format!("kind = \"{kind}\""), &["threshold"]), [json!(0.1)], "{kind}");
     }
 }
 
@@ -144,17 +169,18 @@ fn out_of_range_parameters_name_their_key() {
         ("kind = \"adaptive_threshold\"\nk = 2.0\nwarning_k = 3.0", "warning_k"),
     ];
     for (text, key) in cases {
-        let c: DetectorConfig = toml::from_str(text).unwrap();
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.starts_with(&format!("config error at `{key}`")), "{text}: {e}");
+        let e = build(text).unwrap_err();
+        assert!(e.starts_with(&format!("config error at `detector.{key}`")), "{text}: {e}");
     }
 }
 
 #[test]
 fn unknown_keys_are_named_for_every_kind() {
-    for kind in DetectorConfig::KINDS {
-        let e = toml::from_str::<DetectorConfig>(&format!("kind = \"{kind}\"\nwindw = 3")).unwrap_err().to_string();
-        assert!(e.contains("unknown field `windw`"), "{kind}: {e}");
+    let registry = builtin_detectors();
+    assert_eq!(registry.kinds().count(), 17);
+    for kind in registry.kinds() {
+        let e = build(&format!("kind = \"{kind}\"\nwindw = 3")).unwrap_err();
+        assert!(e.starts_with("config error at `detector.windw`: unknown field `windw`"), "{kind}: {e}");
     }
 }
 
@@ -184,14 +210,14 @@ fn degenerate_input_gives_defined_results() {
     ] {
         let c = parse(text);
         for xs in [&constant, &jump] {
-            let mut d = c.build();
+            let mut d = c.build("features.x");
             for a in feed(d.as_mut(), xs).into_iter().flatten() {
                 assert!(a.statistic.is_finite() && a.threshold.is_finite(), "{text}: {a:?}");
                 assert!(a.p_value.is_none_or(|p| (0.0..=1.0).contains(&p)), "{text}: {a:?}");
             }
         }
         // A constant stream is no change.
-        let mut d = c.build();
+        let mut d = c.build("features.x");
         let alarms =
             feed(d.as_mut(), &constant).into_iter().flatten().filter(|a| a.status == DriftStatus::Drift).count();
         assert_eq!(alarms, 0, "{text} alarmed on a constant stream");
@@ -202,7 +228,7 @@ fn degenerate_input_gives_defined_results() {
         "kind = \"ks\"\nreference = 500\nwindow = 100",
         "kind = \"psi\"\nreference = 500\nwindow = 100",
     ] {
-        let mut d = parse(text).build();
+        let mut d = parse(text).build("features.x");
         let last = feed(d.as_mut(), &jump).into_iter().flatten().last().unwrap();
         assert_eq!(last.status, DriftStatus::Drift, "{text}: {last:?}");
     }
@@ -216,7 +242,7 @@ fn categorical_signals_are_compared_by_category() {
         "kind = \"psi\"\nreference = 300\nwindow = 300",
         "kind = \"jensen_shannon\"\nreference = 300\nwindow = 300",
     ] {
-        let mut d = parse(text).build();
+        let mut d = parse(text).build("features.x");
         let mut last = None;
         for i in 0..600 {
             // The reference is mostly DE; the window mostly FR, with a new category.
@@ -232,6 +258,6 @@ fn categorical_signals_are_compared_by_category() {
         let a = last.unwrap();
         assert_eq!(a.status, DriftStatus::Drift, "{text}: {a:?}");
         // KS ignores categories.
-        assert_eq!(parse("kind = \"ks\"").build().observe(cat("DE")), None);
+        assert_eq!(parse("kind = \"ks\"").build("features.x").observe(cat("DE")), None);
     }
 }

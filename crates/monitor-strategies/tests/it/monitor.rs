@@ -1,18 +1,33 @@
 //! The monitor with reference detectors: bad records stop at the boundary,
 //! reference files, multiple-test correction across features.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use chrono::DateTime;
 use monitor_core::event::{Event, EventKind};
 use monitor_core::record::{Record, Value};
+use monitor_core::registry::BuildContext;
 use monitor_core::signal::Signal;
-use monitor_strategies::detectors::DetectorConfig;
+use monitor_strategies::detectors::DetectorSpec;
 use monitor_strategies::synth::SplitMix64;
-use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig};
+use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig, builtin_detectors};
+
+/// A detector table, as written in TOML, built by the built-in registry with
+/// relative paths resolved against `dir`.
+fn spec_in(detector: &str, dir: &Path) -> Arc<dyn DetectorSpec> {
+    let table: serde_json::Value = toml::from_str(detector).unwrap();
+    let ctx = BuildContext { base_dir: dir.to_path_buf(), ..BuildContext::default() };
+    builtin_detectors().build("detector", &table, &ctx).unwrap()
+}
+
+fn spec(detector: &str) -> Arc<dyn DetectorSpec> {
+    spec_in(detector, Path::new(""))
+}
 
 fn plan(signal: &str, detector: &str) -> MonitorPlan {
-    let detector: DetectorConfig = toml::from_str(detector).unwrap();
     MonitorPlan {
-        monitors: vec![MonitorSpec::new(signal, detector).unwrap()],
+        monitors: vec![MonitorSpec::from_spec(signal, spec(detector)).unwrap()],
         policy: PolicyConfig { min_samples: 1, ..Default::default() },
         ..Default::default()
     }
@@ -116,11 +131,9 @@ fn bonferroni_and_fdr_share_alpha_across_features() {
 #[test]
 fn effective_alpha_per_feature_for_check_config() {
     let mut p = plan("features.*", "kind = \"ks\"\nalpha = 0.05");
-    p.monitors.push(MonitorSpec::new("latency_ms", toml::from_str("kind = \"adwin\"").unwrap()).unwrap());
-    p.monitors.push(
-        MonitorSpec::new("features.*", toml::from_str("kind = \"chi_square\"\ncorrection = \"none\"").unwrap())
-            .unwrap(),
-    );
+    p.monitors.push(MonitorSpec::from_spec("latency_ms", spec("kind = \"adwin\"")).unwrap());
+    p.monitors
+        .push(MonitorSpec::from_spec("features.*", spec("kind = \"chi_square\"\ncorrection = \"none\"")).unwrap());
     let signals: Vec<Signal> = ["features.a", "features.b", "features.c", "features.d", "latency_ms"]
         .iter()
         .map(|s| s.parse().unwrap())
@@ -148,26 +161,26 @@ fn reference_file_is_the_reference_from_the_first_window() {
     }
     std::fs::write(dir.join("train.ndjson"), text).unwrap();
 
-    let mut p = MonitorPlan {
+    let p = MonitorPlan {
         monitors: vec![
-            MonitorSpec::new(
+            MonitorSpec::from_spec(
                 "features.*",
-                toml::from_str("kind = \"psi\"\nreference_file = \"train.ndjson\"\nwindow = 500").unwrap(),
+                spec_in("kind = \"psi\"\nreference_file = \"train.ndjson\"\nwindow = 500", &dir),
             )
             .unwrap(),
-            MonitorSpec::new(
+            MonitorSpec::from_spec(
                 "features.amount",
-                toml::from_str("kind = \"ks\"\nreference_file = \"train.ndjson\"\nwindow = 500").unwrap(),
+                spec_in("kind = \"ks\"\nreference_file = \"train.ndjson\"\nwindow = 500", &dir),
             )
             .unwrap(),
         ],
         policy: PolicyConfig { min_samples: 1, ..Default::default() },
         ..Default::default()
     };
-    p.resolve_paths(&dir);
     let mut m = Monitor::new(p.clone()).unwrap();
-    let file = p.monitors[0].detector.reference_file().unwrap();
-    assert_eq!(file.load().unwrap().signals(), ["features.amount", "features.country"]);
+    let signals = p.monitors[0].detector.reference_signals().unwrap();
+    assert_eq!(signals.unwrap(), ["features.amount", "features.country"]);
+    assert_eq!(p.monitors[0].detector.params()["reference_file"], dir.join("train.ndjson").display().to_string());
     let mut events = Vec::new();
     for seq in 0..500u64 {
         let line = format!(
@@ -189,8 +202,13 @@ fn reference_file_is_the_reference_from_the_first_window() {
     assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
 
     // A missing file is a config error naming the key and the path.
-    let mut bad = plan("features.*", "kind = \"ks\"\nreference_file = \"nope.ndjson\"");
-    bad.resolve_paths(&dir);
+    let bad = MonitorPlan {
+        monitors: vec![
+            MonitorSpec::from_spec("features.*", spec_in("kind = \"ks\"\nreference_file = \"nope.ndjson\"", &dir))
+                .unwrap(),
+        ],
+        ..Default::default()
+    };
     let e = Monitor::new(bad).unwrap_err().to_string();
     assert!(e.contains("monitors[0].detector.reference_file") && e.contains("nope.ndjson"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -5,19 +5,23 @@
 use chrono::{DateTime, Duration, Utc};
 use monitor_core::event::{Event, EventKind};
 use monitor_core::record::{Record, Value};
-use monitor_strategies::detectors::DetectorConfig;
-use monitor_strategies::{Limits, Monitor, MonitorPlan, MonitorSnapshot, MonitorSpec, PolicyConfig};
+use monitor_core::registry::BuildContext;
+use monitor_strategies::{Limits, Monitor, MonitorPlan, MonitorSnapshot, MonitorSpec, PolicyConfig, builtin_detectors};
 use proptest::prelude::*;
 use uuid::Uuid;
+
+/// A monitor of `signal` by a detector table as written in TOML.
+fn monitor(signal: &str, detector: &str) -> MonitorSpec {
+    let table: serde_json::Value = toml::from_str(detector).unwrap();
+    let spec = builtin_detectors().build("detector", &table, &BuildContext::default()).unwrap();
+    MonitorSpec::from_spec(signal, spec).unwrap()
+}
 
 /// Every kind of state a monitor keeps: windows (threshold, ks, psi,
 /// chi_square), change detectors (adwin, page_hinkley, ddm, kswin with its
 /// random generator), p-value families under Bonferroni, open findings,
 /// the retrain policy's cooldown, and pending labels that join or expire.
 fn plan() -> MonitorPlan {
-    let monitor = |signal: &str, detector: &str| {
-        MonitorSpec::new(signal, toml::from_str::<DetectorConfig>(detector).unwrap()).unwrap()
-    };
     MonitorPlan {
         monitors: vec![
             monitor(
@@ -208,9 +212,7 @@ fn corrupt_snapshots_are_refused_and_never_panic() {
 fn a_snapshot_of_other_monitors_is_refused() {
     let saved = saved_monitor();
     let mut other = plan();
-    other.monitors[0] =
-        MonitorSpec::new("latency_ms", toml::from_str("kind = \"threshold\"\nwindow = 10\nmax = 60.0").unwrap())
-            .unwrap();
+    other.monitors[0] = monitor("latency_ms", "kind = \"threshold\"\nwindow = 10\nmax = 60.0");
     let e = Monitor::restore(other, &saved).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.starts_with("snapshot error at `monitors[0]`: the config now says"), "{e}");
     let mut fewer = plan();

@@ -1,4 +1,9 @@
-//! Corrections for testing many features at once.
+//! Corrections for testing many signals at once: how the p-value detectors
+//! of one monitor share a family-wise alpha (Bonferroni, Benjamini–Hochberg).
+//!
+//! A [`DetectorSpec`](crate::detector_spec::DetectorSpec) whose detectors
+//! report p-values names its [`Correction`] and family alpha through
+//! `p_value_family`, and the monitor decides each family's verdicts together.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +49,7 @@ impl Correction {
 /// Bonferroni: test i is rejected when `p_i <= alpha / n`. NaN never rejects.
 ///
 /// ```
-/// use monitor_strategies::stats::bonferroni;
+/// use monitor_core::correction::bonferroni;
 /// assert_eq!(bonferroni(&[0.001, 0.02, 0.5], 0.05), [true, false, false]);
 /// ```
 pub fn bonferroni(p_values: &[f64], alpha: f64) -> Vec<bool> {
@@ -57,7 +62,7 @@ pub fn bonferroni(p_values: &[f64], alpha: f64) -> Vec<bool> {
 /// where [`false_discovery_control`] is at most alpha.
 ///
 /// ```
-/// use monitor_strategies::stats::benjamini_hochberg;
+/// use monitor_core::correction::benjamini_hochberg;
 /// assert_eq!(benjamini_hochberg(&[0.001, 0.02, 0.5], 0.05), [true, true, false]);
 /// ```
 pub fn benjamini_hochberg(p_values: &[f64], alpha: f64) -> Vec<bool> {
@@ -83,4 +88,48 @@ pub fn false_discovery_control(p_values: &[f64]) -> Vec<f64> {
         out[i] = adjusted[k].clamp(0.0, 1.0);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_test_alpha_shares_the_family_alpha() {
+        assert_eq!(Correction::Bonferroni.per_test_alpha(0.05, 10), 0.005);
+        assert_eq!(Correction::Fdr.per_test_alpha(0.05, 10), 0.005);
+        assert_eq!(Correction::None.per_test_alpha(0.05, 10), 0.05);
+        // No test at all is one test.
+        assert_eq!(Correction::Bonferroni.per_test_alpha(0.05, 0), 0.05);
+    }
+
+    #[test]
+    fn reject_applies_the_rule() {
+        let ps = [0.001, 0.02, 0.04, 0.5];
+        assert_eq!(Correction::Bonferroni.reject(&ps, 0.05), [true, false, false, false]);
+        // BH holds the k-th smallest to k * 0.05 / 4: 0.001 <= 0.0125 and
+        // 0.02 <= 0.025 pass, 0.04 > 0.0375 does not.
+        assert_eq!(Correction::Fdr.reject(&ps, 0.05), [true, true, false, false]);
+        assert_eq!(Correction::None.reject(&ps, 0.05), [true, true, true, false]);
+        assert_eq!(Correction::Bonferroni.reject(&[f64::NAN], 0.05), [false]);
+    }
+
+    #[test]
+    fn adjusted_p_values_are_monotone_and_clipped() {
+        // SciPy: false_discovery_control([0.01, 0.04, 0.03, 0.2]) = [0.04, 0.0533.., 0.0533.., 0.2]
+        let q = false_discovery_control(&[0.01, 0.04, 0.03, 0.2]);
+        let want = [0.04, 0.04 * 4.0 / 3.0, 0.04 * 4.0 / 3.0, 0.2];
+        for (a, b) in q.iter().zip(want) {
+            assert!((a - b).abs() < 1e-15, "{q:?}");
+        }
+        assert_eq!(false_discovery_control(&[0.9, 0.95]), [0.95, 0.95]);
+    }
+
+    #[test]
+    fn config_spellings_round_trip() {
+        for name in Correction::NAMES {
+            let c: Correction = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(serde_json::to_value(c).ok(), Some(serde_json::json!(name)));
+        }
+    }
 }
