@@ -338,7 +338,7 @@ fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()
             if let Some(names) = m.detector.reference_signals()? {
                 let signals: Vec<Signal> = names.iter().filter_map(|s| s.parse().ok()).collect();
                 let model = m.models.as_ref().and_then(|ms| ms.first()).map_or("", String::as_str);
-                for e in plan.effective_alphas(model, &signals).iter().filter(|e| e.monitor == *i) {
+                for e in plan.effective_alphas(model, &signals, &[]).iter().filter(|e| e.monitor == *i) {
                     println!(
                         "      {}: {:.6} ({} tests, signals of the reference file)",
                         e.signal, e.per_test, e.tests
@@ -349,7 +349,7 @@ fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()
         }
         for (model, signals) in &models {
             let signals: Vec<Signal> = signals.iter().cloned().collect();
-            for e in plan.effective_alphas(model, &signals).iter().filter(|e| e.monitor == *i) {
+            for e in plan.effective_alphas(model, &signals, &[]).iter().filter(|e| e.monitor == *i) {
                 println!("      {model} {}: {:.6} ({} tests)", e.signal, e.per_test, e.tests);
                 listed = true;
             }

@@ -80,6 +80,15 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
     /// The kind, as written in config and in findings (`threshold`, `ks`).
     fn kind(&self) -> &str;
 
+    /// Whether its detectors take categorical samples (a class, a string
+    /// feature) as well as numbers. A monitor whose detector takes numbers
+    /// only is not set up on a signal that turns out categorical: it could
+    /// never fire, and must not count in its family's multiple-test
+    /// correction. The monitor counts and reports each such pair.
+    fn accepts_categories(&self) -> bool {
+        true
+    }
+
     /// Checks every parameter's range. Error keys are relative to the
     /// detector table (`window`, `alpha`); the registry and the plan put the
     /// table's place in front (`monitors[1].detector.window`). Does not read

@@ -257,14 +257,20 @@ impl MonitorPlan {
     /// family is the signals its pattern matches, and its correction shares
     /// the alpha among them. For `check-config`; the signals can come from a
     /// record or from a reference file (`DetectorSpec::reference_signals`).
-    pub fn effective_alphas(&self, model: &str, signals: &[Signal]) -> Vec<EffectiveAlpha> {
+    /// Signals in `categorical` are left out of the families of monitors
+    /// whose detectors take numbers only (see [`MonitorPlan::unusable`]).
+    pub fn effective_alphas(&self, model: &str, signals: &[Signal], categorical: &[Signal]) -> Vec<EffectiveAlpha> {
         let mut out = Vec::new();
         for (monitor, m) in self.monitors.iter().enumerate() {
             let Some((correction, alpha)) = m.detector.p_value_family() else { continue };
             if !m.applies_to(model) {
                 continue;
             }
-            let family: Vec<&Signal> = signals.iter().filter(|s| m.signal.matches(s.as_ref())).collect();
+            let family: Vec<&Signal> = signals
+                .iter()
+                .filter(|s| m.signal.matches(s.as_ref()))
+                .filter(|s| m.detector.accepts_categories() || !categorical.contains(s))
+                .collect();
             let per_test = correction.per_test_alpha(alpha, family.len());
             out.extend(family.into_iter().map(|signal| EffectiveAlpha {
                 monitor,
@@ -278,6 +284,22 @@ impl MonitorPlan {
         let counts: Vec<usize> = out.iter().map(|e| out.iter().filter(|o| o.monitor == e.monitor).count()).collect();
         for (e, n) in out.iter_mut().zip(counts) {
             e.tests = n;
+        }
+        out
+    }
+}
+
+impl MonitorPlan {
+    /// The (monitor index, signal) pairs of `model` that can never work:
+    /// a detector that takes numbers only, on a signal in `categorical`.
+    /// The monitor skips them; `check-config` warns about them.
+    pub fn unusable(&self, model: &str, categorical: &[Signal]) -> Vec<(usize, Signal)> {
+        let mut out = Vec::new();
+        for (i, m) in self.monitors.iter().enumerate() {
+            if !m.applies_to(model) || m.detector.accepts_categories() {
+                continue;
+            }
+            out.extend(categorical.iter().filter(|s| m.signal.matches(s.as_ref())).map(|s| (i, s.clone())));
         }
         out
     }
@@ -326,6 +348,10 @@ pub struct MonitorStats {
     /// for new ones under `limits.max_model_versions`.
     #[serde(default)]
     pub versions_evicted: u64,
+    /// Monitors not set up on a signal because their detector takes numbers
+    /// and the signal is categorical (once per model version and signal).
+    #[serde(default)]
+    pub monitors_skipped: u64,
 }
 
 impl MonitorStats {
@@ -340,6 +366,7 @@ impl MonitorStats {
         self.signals_dropped += other.signals_dropped;
         self.ts_too_far_ahead += other.ts_too_far_ahead;
         self.versions_evicted += other.versions_evicted;
+        self.monitors_skipped += other.monitors_skipped;
     }
 }
 
@@ -359,6 +386,9 @@ pub(crate) struct Instance {
 #[derive(Debug, Default)]
 pub(crate) struct Series {
     pub(crate) instances: Vec<Instance>,
+    /// Whether the signal's first value was categorical: monitors whose
+    /// detectors take numbers only are not set up on it.
+    pub(crate) categorical: bool,
 }
 
 #[derive(Debug, Default)]
@@ -375,6 +405,8 @@ pub(crate) struct ModelState {
     /// The monitor's record count when this version last had a record: the
     /// least recently seen version is evicted first.
     pub(crate) last_seen: u64,
+    /// Whether hitting `max_signals_per_model` was logged for this version.
+    pub(crate) warned_signals: bool,
 }
 
 /// The synchronous monitoring loop for every model version: records in,
@@ -608,7 +640,12 @@ impl Ctx<'_> {
         ModelKey::new(self.model, self.version)
     }
 
-    fn series<'s>(&mut self, state: &'s mut ModelState, sig: SignalRef<'_>) -> Option<&'s mut Series> {
+    fn series<'s>(
+        &mut self,
+        state: &'s mut ModelState,
+        sig: SignalRef<'_>,
+        value: SignalValue<'_>,
+    ) -> Option<&'s mut Series> {
         let slot_exists = match sig {
             SignalRef::LatencyMs => state.latency.is_some(),
             SignalRef::Prediction => state.prediction.is_some(),
@@ -619,22 +656,40 @@ impl Ctx<'_> {
         if !slot_exists {
             if state.signals >= self.plan.limits.max_signals_per_model {
                 self.stats.signals_dropped += 1;
+                if !std::mem::replace(&mut state.warned_signals, true) {
+                    tracing::warn!(
+                        model = %self.model.escape_debug(),
+                        version = %self.version.escape_debug(),
+                        signal = %sig.to_string().escape_debug(),
+                        limit = self.plan.limits.max_signals_per_model,
+                        "model version has more signals than limits.max_signals_per_model; new signals are ignored and counted"
+                    );
+                }
                 return None;
             }
-            let instances: Vec<Instance> = self
-                .plan
-                .monitors
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.applies_to(self.model) && m.signal.matches(sig))
-                .map(|(spec, m)| {
-                    let detector = m.detector.build(&sig.to_string());
-                    Instance { mode: detector.alarm_mode(), detector, spec, status: DriftStatus::Stable, open: None }
-                })
-                .collect();
+            let categorical = matches!(value, SignalValue::Categorical(_));
+            let mut instances = Vec::new();
+            for (spec, m) in self.plan.monitors.iter().enumerate() {
+                if !(m.applies_to(self.model) && m.signal.matches(sig)) {
+                    continue;
+                }
+                if categorical && !m.detector.accepts_categories() {
+                    // It could never fire here; it must not widen the family either.
+                    self.stats.monitors_skipped += 1;
+                    continue;
+                }
+                let detector = m.detector.build(&sig.to_string());
+                instances.push(Instance {
+                    mode: detector.alarm_mode(),
+                    detector,
+                    spec,
+                    status: DriftStatus::Stable,
+                    open: None,
+                });
+            }
             state.signals += 1;
             state.instances += instances.len();
-            let series = Series { instances };
+            let series = Series { instances, categorical };
             match sig {
                 SignalRef::LatencyMs => state.latency = Some(series),
                 SignalRef::Prediction => state.prediction = Some(series),
@@ -659,7 +714,7 @@ impl Ctx<'_> {
     fn observe(&mut self, state: &mut ModelState, sig: SignalRef<'_>, value: SignalValue<'_>) {
         let ts = self.ts;
         let mut failing_delta: isize = 0;
-        let Some(series) = self.series(state, sig) else {
+        let Some(series) = self.series(state, sig, value) else {
             return;
         };
         for inst in &mut series.instances {

@@ -93,6 +93,8 @@ pub struct VersionSnapshot {
 pub struct SeriesSnapshot {
     /// The signal, as written in output (`features.amount`).
     pub signal: Signal,
+    /// Whether its first value was categorical.
+    pub categorical: bool,
     /// One entry per monitor that watches the signal, in config order.
     pub detectors: Vec<DetectorSnapshot>,
 }
@@ -311,7 +313,7 @@ fn save_series(state: &ModelState, path: &str) -> Result<Vec<SeriesSnapshot>, Er
                     })
                 })
                 .collect::<Result<_, Error>>()?;
-            Ok(SeriesSnapshot { signal, detectors })
+            Ok(SeriesSnapshot { signal, categorical: series.categorical, detectors })
         })
         .collect()
 }
@@ -336,6 +338,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             .iter()
             .enumerate()
             .filter(|(_, m)| m.applies_to(&saved.model) && m.signal.matches(sig))
+            .filter(|(_, m)| !series.categorical || m.detector.accepts_categories())
             .map(|(i, _)| i)
             .collect();
         let got: Vec<usize> = series.detectors.iter().map(|d| d.monitor).collect();
@@ -368,7 +371,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
         state.instances += instances.len();
         state.failing += instances.iter().filter(|i| i.status == DriftStatus::Drift).count();
         state.signals += 1;
-        let series = Series { instances };
+        let series = Series { instances, categorical: series.categorical };
         let duplicate = match sig {
             SignalRef::LatencyMs => state.latency.replace(series).is_some(),
             SignalRef::Prediction => state.prediction.replace(series).is_some(),

@@ -100,6 +100,10 @@ impl DetectorSpec for ZScoreConfig {
         KIND
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<()> {
         if self.reference < 2 {
             let message = format!("must be at least 2 to estimate a deviation (got {})", self.reference);
@@ -172,6 +176,10 @@ impl ZScore {
 impl Detector for ZScore {
     fn kind(&self) -> &str {
         KIND
+    }
+
+    fn accepts_categories(&self) -> bool {
+        false
     }
 
     fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {

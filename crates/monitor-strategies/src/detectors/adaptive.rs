@@ -75,6 +75,10 @@ impl DetectorSpec for AdaptiveThresholdConfig {
         "adaptive_threshold"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         if let Some(r) = self.reference {

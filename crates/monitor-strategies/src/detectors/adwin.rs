@@ -37,6 +37,10 @@ impl DetectorSpec for AdwinConfig {
         "adwin"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_open_unit("delta", self.delta)?;
         check_positive_int("clock", u64::from(self.clock))?;

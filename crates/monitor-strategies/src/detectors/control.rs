@@ -41,6 +41,10 @@ impl DetectorSpec for CusumConfig {
         "cusum"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         if self.warm_up < 2 {
             return Err(Error::config(
@@ -169,6 +173,10 @@ impl Default for EwmaConfig {
 impl DetectorSpec for EwmaConfig {
     fn kind(&self) -> &str {
         "ewma"
+    }
+
+    fn accepts_categories(&self) -> bool {
+        false
     }
 
     fn validate(&self) -> Result<(), Error> {

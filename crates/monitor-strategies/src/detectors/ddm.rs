@@ -37,6 +37,10 @@ impl DetectorSpec for DdmConfig {
         "ddm"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         if !(self.warning_threshold.is_finite() && self.warning_threshold > 0.0) {
             return Err(Error::config(
@@ -184,6 +188,10 @@ impl Default for EddmConfig {
 impl DetectorSpec for EddmConfig {
     fn kind(&self) -> &str {
         "eddm"
+    }
+
+    fn accepts_categories(&self) -> bool {
+        false
     }
 
     fn validate(&self) -> Result<(), Error> {

@@ -98,6 +98,11 @@ macro_rules! reference_spec {
                 $kind
             }
 
+            fn accepts_categories(&self) -> bool {
+                // KS and Wasserstein compare numbers; the binned tests take categories too.
+                !matches!($kind, "ks" | "wasserstein")
+            }
+
             fn validate(&self) -> Result<(), Error> {
                 self.check()
             }

@@ -54,6 +54,10 @@ impl DetectorSpec for HddmAConfig {
         "hddm_a"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_confidences(self.drift_confidence, self.warning_confidence)
     }
@@ -241,6 +245,10 @@ impl Default for HddmWConfig {
 impl DetectorSpec for HddmWConfig {
     fn kind(&self) -> &str {
         "hddm_w"
+    }
+
+    fn accepts_categories(&self) -> bool {
+        false
     }
 
     fn validate(&self) -> Result<(), Error> {

@@ -37,6 +37,10 @@ impl DetectorSpec for KswinConfig {
         "kswin"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_open_unit("alpha", self.alpha)?;
         if self.stat == 0 {

@@ -40,6 +40,10 @@ impl DetectorSpec for MeanShiftConfig {
         "mean_shift"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         if self.reference == Some(0) {

@@ -50,6 +50,10 @@ impl DetectorSpec for PageHinkleyConfig {
         "page_hinkley"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_non_negative("delta", self.delta)?;
         check_non_negative("threshold", self.threshold)?;

@@ -63,6 +63,10 @@ impl DetectorSpec for ThresholdConfig {
         "threshold"
     }
 
+    fn accepts_categories(&self) -> bool {
+        false
+    }
+
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         for (key, v) in [("min", self.min), ("max", self.max), ("warn_min", self.warn_min), ("warn_max", self.warn_max)]

@@ -138,7 +138,7 @@ fn effective_alpha_per_feature_for_check_config() {
         .iter()
         .map(|s| s.parse().unwrap())
         .collect();
-    let alphas = p.effective_alphas("fraud", &signals);
+    let alphas = p.effective_alphas("fraud", &signals, &[]);
     assert_eq!(alphas.len(), 8);
     assert!(alphas[..4].iter().all(|e| e.monitor == 0 && e.per_test == 0.0125 && e.tests == 4));
     assert!(alphas[4..].iter().all(|e| e.monitor == 2 && e.per_test == 0.05));
@@ -212,4 +212,28 @@ fn reference_file_is_the_reference_from_the_first_window() {
     let e = Monitor::new(bad).unwrap_err().to_string();
     assert!(e.contains("monitors[0].detector.reference_file") && e.contains("nope.ndjson"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A numeric test on a categorical feature could never fire: it is not set
+/// up there, it is counted, and it leaves the Bonferroni family.
+#[test]
+fn numeric_detectors_skip_categorical_signals_and_leave_their_family() {
+    let p = plan("features.*", "kind = \"ks\"\nalpha = 0.05\nreference = 5\nwindow = 5");
+    let signals: Vec<Signal> = ["features.a", "features.country"].iter().map(|s| s.parse().unwrap()).collect();
+    let categorical: Vec<Signal> = vec!["features.country".parse().unwrap()];
+    let alphas = p.effective_alphas("fraud", &signals, &categorical);
+    assert_eq!(alphas.len(), 1);
+    assert_eq!((alphas[0].signal.to_string(), alphas[0].per_test, alphas[0].tests), ("features.a".to_owned(), 0.05, 1));
+    assert_eq!(p.unusable("fraud", &categorical), vec![(0, categorical[0].clone())]);
+
+    let mut monitor = Monitor::new(p).unwrap();
+    let mut events = Vec::new();
+    for i in 0..10u64 {
+        let mut r = record(&[("a", if i < 5 { 0.0 } else { 100.0 } + i as f64)]);
+        r.features.insert("country".into(), Value::Category(if i < 5 { "DE" } else { "FR" }.into()));
+        monitor.process(i, &r, &mut events).unwrap();
+    }
+    assert_eq!(monitor.stats().monitors_skipped, 1);
+    // `a` alone is tested, at the full alpha: its shift is found.
+    assert_eq!(findings(&events).iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["features.a"]);
 }
