@@ -178,10 +178,6 @@ impl Detector for ZScore {
         KIND
     }
 
-    fn accepts_categories(&self) -> bool {
-        false
-    }
-
     fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
         let x = sample.value.as_f64()?;
         let Some((mean, sd)) = self.reference() else {
