@@ -150,6 +150,20 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The share of one of `shards` monitors that split a workload between
+    /// them: the counts that bound the whole engine (`max_model_versions`,
+    /// `pending_labels`) are divided, rounding up, so that the engine as a
+    /// whole stays within them; per-version limits stay as they are.
+    #[must_use]
+    pub fn per_shard(&self, shards: usize) -> Self {
+        let share = |n: usize| n.div_ceil(shards.max(1)).max(1);
+        Self {
+            max_model_versions: share(self.max_model_versions),
+            pending_labels: share(self.pending_labels),
+            ..self.clone()
+        }
+    }
+
     /// Checks every limit is at least 1 and at most its documented bound.
     pub fn validate(&self) -> Result<(), Error> {
         use limit_bounds as b;

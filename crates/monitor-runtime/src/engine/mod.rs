@@ -122,8 +122,13 @@ impl EngineBuilder {
     /// the future then drains everything accepted and returns a [`Summary`].
     pub fn build(self) -> Result<(Engine, impl Future<Output = Summary> + Send + 'static), Error> {
         self.settings.validate()?;
+        // The limits bound the whole engine: each shard gets its share.
+        let mut plan = self.plan;
+        plan.validate()?;
+        plan.limits = plan.limits.per_shard(self.settings.shards);
+        let plan = Arc::new(plan);
         let monitors: Vec<Monitor> =
-            (0..self.settings.shards).map(|_| Monitor::new(self.plan.clone())).collect::<Result<_, _>>()?;
+            (0..self.settings.shards).map(|_| Monitor::new(Arc::clone(&plan))).collect::<Result<_, _>>()?;
         let names: Vec<String> = self.observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names));
         let stop = CancellationToken::new();

@@ -341,3 +341,17 @@ fn unknown_observer_kinds_fail_at_start() {
         "config error at `observers[0].kind`: unknown observer kind `carrier-pigeon`; none are registered"
     );
 }
+
+/// `[limits]` bound the whole engine, not each shard: 4 shards share 8
+/// model versions, so of 40 models at most 8 are tracked at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_shared_by_the_shards() {
+    let config = format!("{LATENCY_CONFIG}\n[limits]\nmax_model_versions = 8\n");
+    let engine = builder(&config).shards(4).spawn().unwrap();
+    for i in 0..40 {
+        engine.sink().submit(latency(&format!("m{i}"), 10.0)).await.unwrap();
+    }
+    let summary = engine.shutdown().await;
+    assert_eq!(summary.monitor.records, 40);
+    assert!(summary.monitor.versions_evicted >= 32, "{summary:?}");
+}
