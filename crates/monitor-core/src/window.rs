@@ -264,7 +264,8 @@ impl SlidingWindow {
     /// A window of the last `capacity` samples (at least 1).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { capacity, buf: Buffer { values: VecDeque::with_capacity(capacity), ..Buffer::default() } }
+        // Grows with the samples: nothing is allocated before it is needed.
+        Self { capacity, buf: Buffer::default() }
     }
 
     /// The window's capacity.
@@ -378,7 +379,7 @@ impl TumblingWindow {
     /// Windows of `size` samples (at least 1).
     pub fn new(size: usize) -> Self {
         let size = size.max(1);
-        Self { size, buf: Buffer { values: VecDeque::with_capacity(size), ..Buffer::default() } }
+        Self { size, buf: Buffer::default() }
     }
 
     /// Adds `x`; when that closes the window, returns its summary and starts a new one.

@@ -82,6 +82,9 @@ impl DetectorSpec for AdaptiveThresholdConfig {
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         if let Some(r) = self.reference {
+            if r > super::MAX_WINDOW {
+                return Err(Error::config("reference", format!("must be at most {} (got {r})", super::MAX_WINDOW)));
+            }
             if r < 2 * self.window {
                 return Err(Error::config(
                     "reference",

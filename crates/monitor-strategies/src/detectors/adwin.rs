@@ -45,6 +45,12 @@ impl DetectorSpec for AdwinConfig {
         check_open_unit("delta", self.delta)?;
         check_positive_int("clock", u64::from(self.clock))?;
         check_positive_int("max_buckets", self.max_buckets as u64)?;
+        if self.max_buckets > super::MAX_BUCKETS {
+            return Err(Error::config(
+                "max_buckets",
+                format!("must be at most {} (got {})", super::MAX_BUCKETS, self.max_buckets),
+            ));
+        }
         check_positive_int("min_window_length", u64::from(self.min_window_length))?;
         Ok(())
     }

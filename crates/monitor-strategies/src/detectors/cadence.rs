@@ -38,6 +38,9 @@ pub(crate) fn validate_window(window: usize, step: Option<usize>) -> Result<(), 
     if window == 0 {
         return Err(Error::config("window", "must be at least 1 (got 0)"));
     }
+    if window > super::MAX_WINDOW {
+        return Err(Error::config("window", format!("must be at most {} (got {window})", super::MAX_WINDOW)));
+    }
     match step {
         Some(0) => Err(Error::config("step", "must be at least 1 (got 0)")),
         Some(s) if s > window => Err(Error::config("step", format!("must not exceed window = {window} (got {s})"))),

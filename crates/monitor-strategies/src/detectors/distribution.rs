@@ -39,22 +39,25 @@ fn default_max_categories() -> usize {
 /// Checks the keys every reference detector shares.
 fn validate_common(reference: Option<usize>, window: usize, step: Option<usize>) -> Result<(), Error> {
     validate_window(window, step)?;
-    if reference == Some(0) {
-        return Err(Error::config("reference", "must be at least 1 (got 0)"));
+    match reference {
+        Some(0) => Err(Error::config("reference", "must be at least 1 (got 0)")),
+        Some(n) if n > super::MAX_WINDOW => {
+            Err(Error::config("reference", format!("must be at most {} (got {n})", super::MAX_WINDOW)))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn validate_bins(bins: usize) -> Result<(), Error> {
-    if bins < 2 {
-        return Err(Error::config("bins", format!("must be at least 2 (got {bins})")));
+    if !(2..=super::MAX_BINS).contains(&bins) {
+        return Err(Error::config("bins", format!("must be between 2 and {} (got {bins})", super::MAX_BINS)));
     }
     Ok(())
 }
 
 fn validate_max_categories(n: usize) -> Result<(), Error> {
-    if n < 2 {
-        return Err(Error::config("max_categories", format!("must be at least 2 (got {n})")));
+    if !(2..=super::MAX_BINS).contains(&n) {
+        return Err(Error::config("max_categories", format!("must be between 2 and {} (got {n})", super::MAX_BINS)));
     }
     Ok(())
 }

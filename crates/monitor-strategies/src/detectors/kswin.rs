@@ -46,6 +46,12 @@ impl DetectorSpec for KswinConfig {
         if self.stat == 0 {
             return Err(Error::config("stat", "must be at least 1 (got 0)"));
         }
+        if self.window > super::MAX_WINDOW {
+            return Err(Error::config(
+                "window",
+                format!("must be at most {} (got {})", super::MAX_WINDOW, self.window),
+            ));
+        }
         if self.window < 2 * self.stat {
             return Err(Error::config(
                 "window",
@@ -220,7 +226,8 @@ impl Kswin {
     pub fn new(config: KswinConfig) -> Self {
         let rng = PyRandom::new(config.seed);
         Self {
-            window: VecDeque::with_capacity(config.window),
+            // Grows with the samples: nothing is allocated before it is needed.
+            window: VecDeque::new(),
             config,
             rng,
             last: (0.0, 1.0),

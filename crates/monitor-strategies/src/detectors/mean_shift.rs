@@ -46,8 +46,12 @@ impl DetectorSpec for MeanShiftConfig {
 
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
-        if self.reference == Some(0) {
-            return Err(Error::config("reference", "must be at least 1 (got 0)"));
+        match self.reference {
+            Some(0) => return Err(Error::config("reference", "must be at least 1 (got 0)")),
+            Some(n) if n > super::MAX_WINDOW => {
+                return Err(Error::config("reference", format!("must be at most {} (got {n})", super::MAX_WINDOW)));
+            }
+            _ => {}
         }
         if !(self.threshold.is_finite() && self.threshold >= 0.0) {
             return Err(Error::config("threshold", format!("must be a non-negative number (got {})", self.threshold)));

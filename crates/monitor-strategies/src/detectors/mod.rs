@@ -109,6 +109,14 @@ pub fn builtin_detectors() -> DetectorRegistry {
     registry
 }
 
+/// The largest `window`, `reference` or `step` of any detector, in samples:
+/// a window of this size holds 8 MB of numbers.
+pub const MAX_WINDOW: usize = 1_000_000;
+/// The largest `bins` and `max_categories`.
+pub const MAX_BINS: usize = 10_000;
+/// The largest ADWIN `max_buckets` (River's default is 5; more buys no accuracy).
+pub const MAX_BUCKETS: usize = 1000;
+
 /// A probability-like parameter strictly between 0 and 1.
 pub(crate) fn check_open_unit(key: &str, x: f64) -> Result<(), Error> {
     if x > 0.0 && x < 1.0 {

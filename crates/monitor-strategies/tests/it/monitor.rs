@@ -237,3 +237,27 @@ fn numeric_detectors_skip_categorical_signals_and_leave_their_family() {
     // `a` alone is tested, at the full alpha: its shift is found.
     assert_eq!(findings(&events).iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["features.a"]);
 }
+
+/// Every size key has an upper bound, checked before anything is built:
+/// `window = 1e12` used to abort the process on a failed allocation.
+#[test]
+fn oversized_detector_settings_are_config_errors() {
+    let cases = [
+        ("kind = \"threshold\"\nmax = 1.0\nwindow = 1000000000000", "window", "must be at most 1000000"),
+        ("kind = \"kswin\"\nwindow = 1000000000000", "window", "must be at most 1000000"),
+        ("kind = \"mean_shift\"\nthreshold = 1.0\nwindow = 1000000000000", "window", "must be at most 1000000"),
+        ("kind = \"adaptive_threshold\"\nwindow = 1000000000000", "window", "must be at most 1000000"),
+        ("kind = \"adwin\"\nmax_buckets = 1000000000000", "max_buckets", "must be at most 1000"),
+        ("kind = \"psi\"\nbins = 1000000000000", "bins", "must be between 2 and 10000"),
+        ("kind = \"chi_square\"\nbins = 1000000000000", "bins", "must be between 2 and 10000"),
+        ("kind = \"jensen_shannon\"\nbins = 1000000000000", "bins", "must be between 2 and 10000"),
+        ("kind = \"ks\"\nreference = 1000000000000", "reference", "must be at most 1000000"),
+        ("kind = \"psi\"\nmax_categories = 1000000000000", "max_categories", "must be between 2 and 10000"),
+    ];
+    for (table, key, message) in cases {
+        let table: serde_json::Value = toml::from_str(table).unwrap();
+        let err = builtin_detectors().build("monitors[0].detector", &table, &BuildContext::default()).unwrap_err();
+        let err = err.to_string();
+        assert!(err.starts_with(&format!("config error at `monitors[0].detector.{key}`: {message}")), "{err}");
+    }
+}
