@@ -34,7 +34,7 @@ pub use hddm::{HddmA, HddmAConfig, HddmW, HddmWConfig};
 pub use kswin::{Kswin, KswinConfig};
 pub use mean_shift::{MeanShift, MeanShiftConfig};
 pub use page_hinkley::{Direction, PageHinkley, PageHinkleyConfig};
-pub use reference::{ReferenceData, ReferenceFile, ReferenceSignal};
+pub use reference::{MAX_REFERENCE_BYTES, ReferenceData, ReferenceFile, ReferenceSignal};
 pub use threshold::{Threshold, ThresholdConfig};
 
 /// The trait every config type here implements, and the registry of kinds.

@@ -96,6 +96,9 @@ pub struct ReferenceFile {
     data: Arc<OnceLock<Result<Arc<ReferenceData>, String>>>,
 }
 
+/// The largest reference file read, in bytes (1 GiB).
+pub const MAX_REFERENCE_BYTES: u64 = 1 << 30;
+
 impl ReferenceFile {
     /// A reference file at `path`, not yet read.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -125,8 +128,10 @@ impl ReferenceFile {
     /// Errors are config errors at `reference_file`.
     pub fn load(&self) -> Result<Arc<ReferenceData>, Error> {
         let loaded = self.data.get_or_init(|| {
-            let text =
-                std::fs::read_to_string(&self.path).map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+            // Only a regular file, and only so much of it: `/dev/zero` or a
+            // FIFO named here must fail at start, not hang or fill memory.
+            let text = monitor_core::fs::read_regular_file(&self.path, MAX_REFERENCE_BYTES, "reference file")
+                .map_err(|e| e.to_string())?;
             let data = ReferenceData::from_ndjson(&text).map_err(|e| format!("{}: {e}", self.path.display()))?;
             tracing::info!(path = %self.path.display(), records = data.records, "reference file loaded");
             Ok(Arc::new(data))
