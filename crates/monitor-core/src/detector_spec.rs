@@ -66,6 +66,9 @@ use crate::detector::Detector;
 use crate::error::Result;
 use crate::registry::{BuildContext, Component, Registry, parse_config};
 
+/// The [`DetectorSpec::state_bytes`] of a detector that does not say (64 KiB).
+pub const DEFAULT_STATE_BYTES: usize = 64 * 1024;
+
 /// A detector as configured: the parameters of one `[[monitors]]` entry's
 /// `detector` table, from which the monitor builds a fresh [`Detector`] for
 /// each (model, version, signal) the entry matches.
@@ -87,6 +90,16 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
     /// correction. The monitor counts and reports each such pair.
     fn accepts_categories(&self) -> bool {
         true
+    }
+
+    /// An upper bound of one detector's state, in bytes, whatever the
+    /// input: windows, reference samples, categories. The monitor adds it
+    /// up against `limits.max_state_bytes`, so that memory stays within
+    /// the configured budget however many models and signals arrive. The
+    /// default, [`DEFAULT_STATE_BYTES`], suits a detector with a window of a
+    /// few thousand numbers; override it for anything larger.
+    fn state_bytes(&self) -> usize {
+        DEFAULT_STATE_BYTES
     }
 
     /// Checks every parameter's range. Error keys are relative to the

@@ -79,6 +79,10 @@ impl DetectorSpec for AdaptiveThresholdConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        16 * self.window + 1024
+    }
+
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         if let Some(r) = self.reference {

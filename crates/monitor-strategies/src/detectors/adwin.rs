@@ -41,6 +41,10 @@ impl DetectorSpec for AdwinConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        8 * 1024
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_open_unit("delta", self.delta)?;
         check_positive_int("clock", u64::from(self.clock))?;

@@ -45,6 +45,10 @@ impl DetectorSpec for CusumConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        512
+    }
+
     fn validate(&self) -> Result<(), Error> {
         if self.warm_up < 2 {
             return Err(Error::config(
@@ -177,6 +181,10 @@ impl DetectorSpec for EwmaConfig {
 
     fn accepts_categories(&self) -> bool {
         false
+    }
+
+    fn state_bytes(&self) -> usize {
+        512
     }
 
     fn validate(&self) -> Result<(), Error> {

@@ -41,6 +41,10 @@ impl DetectorSpec for DdmConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        512
+    }
+
     fn validate(&self) -> Result<(), Error> {
         if !(self.warning_threshold.is_finite() && self.warning_threshold > 0.0) {
             return Err(Error::config(
@@ -192,6 +196,10 @@ impl DetectorSpec for EddmConfig {
 
     fn accepts_categories(&self) -> bool {
         false
+    }
+
+    fn state_bytes(&self) -> usize {
+        512
     }
 
     fn validate(&self) -> Result<(), Error> {

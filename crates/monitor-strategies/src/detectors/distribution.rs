@@ -122,6 +122,10 @@ macro_rules! reference_spec {
                 serde_json::to_value(self).unwrap_or_default()
             }
 
+            fn state_bytes(&self) -> usize {
+                self.spec().state_bytes()
+            }
+
             fn p_value_family(&self) -> Option<(Correction, f64)> {
                 self.family()
             }
@@ -208,11 +212,16 @@ reference_config! {
 reference_spec!(KsConfig, "ks");
 
 impl KsConfig {
+    /// The window parameters, defaults filled.
+    fn spec(&self) -> WindowSpec {
+        window_spec(self.reference, self.window, self.step, None, 1)
+    }
+
     /// The detector for `signal`: its reference is the file's samples of
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let spec = window_spec(self.reference, self.window, self.step, None, 1);
+        let spec = self.spec();
         DistributionDetector::with_file(
             DistributionTest::Ks { alpha: self.alpha },
             spec,
@@ -234,11 +243,16 @@ impl KsConfig {
 reference_spec!(ChiSquareConfig, "chi_square");
 
 impl ChiSquareConfig {
+    /// The window parameters, defaults filled.
+    fn spec(&self) -> WindowSpec {
+        window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories)
+    }
+
     /// The detector for `signal`: its reference is the file's samples of
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let spec = window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories);
+        let spec = self.spec();
         DistributionDetector::with_file(
             DistributionTest::ChiSquare { alpha: self.alpha },
             spec,
@@ -262,11 +276,16 @@ impl ChiSquareConfig {
 reference_spec!(PsiConfig, "psi");
 
 impl PsiConfig {
+    /// The window parameters, defaults filled.
+    fn spec(&self) -> WindowSpec {
+        window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories)
+    }
+
     /// The detector for `signal`: its reference is the file's samples of
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let spec = window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories);
+        let spec = self.spec();
         DistributionDetector::with_file(
             DistributionTest::Psi { threshold: self.threshold },
             spec,
@@ -290,11 +309,16 @@ impl PsiConfig {
 reference_spec!(JensenShannonConfig, "jensen_shannon");
 
 impl JensenShannonConfig {
+    /// The window parameters, defaults filled.
+    fn spec(&self) -> WindowSpec {
+        window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories)
+    }
+
     /// The detector for `signal`: its reference is the file's samples of
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let spec = window_spec(self.reference, self.window, self.step, Some(self.bins), self.max_categories);
+        let spec = self.spec();
         DistributionDetector::with_file(
             DistributionTest::JensenShannon { threshold: self.threshold },
             spec,
@@ -318,11 +342,16 @@ impl JensenShannonConfig {
 reference_spec!(WassersteinConfig, "wasserstein");
 
 impl WassersteinConfig {
+    /// The window parameters, defaults filled.
+    fn spec(&self) -> WindowSpec {
+        window_spec(self.reference, self.window, self.step, None, 1)
+    }
+
     /// The detector for `signal`: its reference is the file's samples of
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let spec = window_spec(self.reference, self.window, self.step, None, 1);
+        let spec = self.spec();
         DistributionDetector::with_file(
             DistributionTest::Wasserstein { threshold: self.threshold },
             spec,
@@ -407,6 +436,19 @@ pub struct WindowSpec {
     pub bins: Option<usize>,
     /// Distinct categories tracked.
     pub max_categories: usize,
+}
+
+impl WindowSpec {
+    /// An upper bound of a detector's state, in bytes: the reference and
+    /// the window (twice, sorted, when sliding), the bins, and at most
+    /// `max_categories` categories of the longest accepted name, on both
+    /// sides. A reference file's samples are shared and not counted here.
+    pub fn state_bytes(&self) -> usize {
+        let numbers = 8 * (self.reference + 2 * self.window);
+        let bins = 24 * self.bins.unwrap_or(0);
+        let categories = 2 * self.max_categories * (64 + monitor_core::record::MAX_TEXT_BYTES);
+        1024 + numbers + bins + categories
+    }
 }
 
 /// The current window of numeric samples, kept sorted when the detector

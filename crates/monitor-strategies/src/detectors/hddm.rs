@@ -58,6 +58,10 @@ impl DetectorSpec for HddmAConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        512
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_confidences(self.drift_confidence, self.warning_confidence)
     }
@@ -249,6 +253,10 @@ impl DetectorSpec for HddmWConfig {
 
     fn accepts_categories(&self) -> bool {
         false
+    }
+
+    fn state_bytes(&self) -> usize {
+        512
     }
 
     fn validate(&self) -> Result<(), Error> {

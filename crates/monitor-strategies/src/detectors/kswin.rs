@@ -41,6 +41,10 @@ impl DetectorSpec for KswinConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        16 * self.window + 4 * 624 + 24 * self.stat + 1024
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_open_unit("alpha", self.alpha)?;
         if self.stat == 0 {

@@ -44,6 +44,10 @@ impl DetectorSpec for MeanShiftConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        8 * (self.reference.unwrap_or(self.window) + self.window) + 1024
+    }
+
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         match self.reference {

@@ -54,6 +54,10 @@ impl DetectorSpec for PageHinkleyConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        512
+    }
+
     fn validate(&self) -> Result<(), Error> {
         check_non_negative("delta", self.delta)?;
         check_non_negative("threshold", self.threshold)?;

@@ -67,6 +67,10 @@ impl DetectorSpec for ThresholdConfig {
         false
     }
 
+    fn state_bytes(&self) -> usize {
+        16 * self.window + 4096
+    }
+
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
         for (key, v) in [("min", self.min), ("max", self.max), ("warn_min", self.warn_min), ("warn_max", self.warn_max)]

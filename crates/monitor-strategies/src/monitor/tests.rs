@@ -3,10 +3,11 @@
 use chrono::{DateTime, Duration, Utc};
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::{Event, EventKind, Severity};
-use monitor_core::record::{Record, Value};
+use monitor_core::record::{ModelKey, Record, Value};
 
 use super::*;
 use crate::detectors::ThresholdConfig;
+use crate::policy::PolicyConfig;
 use crate::policy::Trigger;
 
 fn t(secs: i64) -> DateTime<Utc> {

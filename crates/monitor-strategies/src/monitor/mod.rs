@@ -1,0 +1,154 @@
+//! The synchronous monitor: records in, events out, for every model version.
+
+mod evaluate;
+mod plan;
+mod state;
+mod stats;
+mod transition;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use monitor_core::event::Event;
+use monitor_core::labels::LabelJoiner;
+use monitor_core::record::Record;
+use monitor_core::signal::{SignalRef, SignalValue};
+use monitor_core::{Error, RecordError};
+
+use self::evaluate::Ctx;
+pub use self::plan::{EffectiveAlpha, Limits, MonitorPlan, MonitorSpec, limit_bounds};
+use self::state::state_of;
+pub(crate) use self::state::{Instance, ModelState, Series};
+pub use self::stats::MonitorStats;
+
+/// The synchronous monitoring loop for every model version: records in,
+/// events out. No threads, no async; the runtime wraps it in shards.
+///
+/// ```
+/// use monitor_core::event::EventKind;
+/// use monitor_core::record::Record;
+/// use monitor_strategies::detectors::ThresholdConfig;
+/// use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig};
+///
+/// let accuracy = ThresholdConfig { window: 5, min: Some(0.9), ..Default::default() };
+/// let plan = MonitorPlan {
+///     monitors: vec![MonitorSpec::new("metrics.accuracy", accuracy)?],
+///     policy: PolicyConfig { min_samples: 5, ..Default::default() },
+///     ..Default::default()
+/// };
+/// let mut monitor = Monitor::new(plan)?;
+/// let mut events = Vec::new();
+/// for (seq, acc) in [0.95, 0.96, 0.80, 0.82, 0.79].into_iter().enumerate() {
+///     let line = format!(r#"{{"model": "fraud", "metrics": {{"accuracy": {acc}}}}}"#);
+///     let record = Record::parse(&line, chrono::Utc::now())?;
+///     monitor.process(seq as u64, &record, &mut events)?;
+/// }
+/// assert!(matches!(events[0].kind, EventKind::Finding(_)));
+/// assert!(matches!(events[1].kind, EventKind::RetrainRequested(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Monitor {
+    pub(crate) plan: Arc<MonitorPlan>,
+    pub(crate) models: HashMap<String, HashMap<String, ModelState>>,
+    pub(crate) versions: usize,
+    pub(crate) labels: LabelJoiner,
+    pub(crate) stats: MonitorStats,
+    /// Records accepted so far, as a clock for least-recently-seen eviction.
+    pub(crate) tick: u64,
+}
+
+impl Monitor {
+    /// A monitor for `plan`, which is validated.
+    pub fn new(plan: impl Into<Arc<MonitorPlan>>) -> Result<Self, Error> {
+        let plan = plan.into();
+        plan.validate()?;
+        plan.load_references()?;
+        let labels = LabelJoiner::new(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono());
+        Ok(Self { plan, models: HashMap::new(), versions: 0, labels, stats: MonitorStats::default(), tick: 0 })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &MonitorPlan {
+        &self.plan
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> MonitorStats {
+        self.stats
+    }
+
+    /// Predictions waiting for their labels.
+    pub fn pending_labels(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Processes one record; `seq` is its 0-based input index. Events are
+    /// appended to `events`. A rejected record changes nothing but the
+    /// `rejected` counter.
+    pub fn process(&mut self, seq: u64, record: &Record, events: &mut Vec<Event>) -> Result<(), RecordError> {
+        let result = self.process_inner(seq, record, events);
+        match &result {
+            Ok(()) => self.stats.records += 1,
+            Err(_) => self.stats.rejected += 1,
+        }
+        result
+    }
+
+    fn process_inner(&mut self, seq: u64, record: &Record, events: &mut Vec<Event>) -> Result<(), RecordError> {
+        record.validate()?;
+        let plan = Arc::clone(&self.plan);
+        let ts = record.ts;
+        let skew = plan.limits.max_future_skew;
+        if Utc::now().checked_add_signed(skew.as_chrono()).is_some_and(|latest| ts > latest) {
+            self.stats.ts_too_far_ahead += 1;
+            return Err(RecordError::field(
+                "ts",
+                ts.to_rfc3339(),
+                format!("is more than {skew} ahead of the clock (limits.max_future_skew)"),
+            ));
+        }
+        self.tick += 1;
+        if record.is_late_label() {
+            let joined = self.labels.join(record)?;
+            let state = state_of(
+                &mut self.models,
+                &mut self.versions,
+                &mut self.stats,
+                self.tick,
+                &plan.limits,
+                &joined.key.model,
+                &joined.key.version,
+            );
+            state.policy.samples += 1;
+            let mut ctx = Ctx::new(&plan, &joined.key.model, &joined.key.version, seq, ts, events, &mut self.stats);
+            let sig = SignalRef::Error;
+            ctx.observe(state, sig, SignalValue::Numeric(joined.error));
+            ctx.resolve(state);
+            ctx.decide(state);
+            self.stats.labels_joined += 1;
+            return Ok(());
+        }
+        self.labels.remember(record);
+        let state = state_of(
+            &mut self.models,
+            &mut self.versions,
+            &mut self.stats,
+            self.tick,
+            &plan.limits,
+            &record.model,
+            &record.version,
+        );
+        state.policy.samples += 1;
+        // The key is only built when an event needs it: most records make none.
+        let mut ctx = Ctx::new(&plan, &record.model, &record.version, seq, ts, events, &mut self.stats);
+        record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
+        ctx.resolve(state);
+        ctx.decide(state);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
