@@ -42,7 +42,9 @@ use monitor_core::signal::{Signal, SignalRef};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::monitor::{Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series};
+use crate::monitor::{
+    Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
+};
 use crate::policy::PolicyState;
 
 /// The `format` of a monitor snapshot.
@@ -178,8 +180,8 @@ impl Monitor {
     /// a detector cannot save its state (one from an outside crate that
     /// does not implement it).
     pub fn snapshot(&self) -> Result<MonitorSnapshot, Error> {
-        let mut models = Vec::with_capacity(self.versions);
-        for (model, versions) in &self.models {
+        let mut models = Vec::with_capacity(self.versions.count);
+        for (model, versions) in &self.versions.models {
             for (version, state) in versions {
                 let path = format!("{model} {version}");
                 models.push(VersionSnapshot {
@@ -244,8 +246,19 @@ impl Monitor {
                 return Err(Error::snapshot(path, "this model version is saved twice"));
             }
         }
-        monitor.versions = models.values().map(HashMap::len).sum();
-        monitor.models = models;
+        let count = models.values().map(HashMap::len).sum();
+        let bytes: usize = models.values().flat_map(HashMap::values).map(|s| s.bytes).sum();
+        if bytes > plan.limits.max_state_bytes() {
+            return Err(Error::snapshot(
+                "models",
+                format!(
+                    "the saved state needs up to {} MiB, more than limits.max_state_mib = {}",
+                    bytes.div_ceil(1 << 20),
+                    plan.limits.max_state_mib
+                ),
+            ));
+        }
+        monitor.versions = Versions { models, count, bytes };
         monitor.labels =
             LabelJoiner::restore(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono(), snapshot.labels)
                 .map_err(|e| Error::snapshot("labels", e))?;
@@ -329,7 +342,12 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             ),
         ));
     }
-    let mut state = ModelState { policy: saved.policy.clone(), last_seen: saved.last_seen, ..ModelState::default() };
+    let mut state = ModelState {
+        policy: saved.policy.clone(),
+        last_seen: saved.last_seen,
+        bytes: VERSION_BYTES + saved.model.len() + saved.version.len(),
+        ..ModelState::default()
+    };
     for (j, series) in saved.signals.iter().enumerate() {
         let path = format!("{path}.signals[{j}]");
         let sig = series.signal.as_ref();
@@ -371,6 +389,8 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
         state.instances += instances.len();
         state.failing += instances.iter().filter(|i| i.status == DriftStatus::Drift).count();
         state.signals += 1;
+        state.bytes +=
+            series_bytes(&signal_name, instances.iter().map(|i| plan.monitors[i.spec].detector.state_bytes()).sum());
         let series = Series { instances, categorical: series.categorical };
         let duplicate = match sig {
             SignalRef::LatencyMs => state.latency.replace(series).is_some(),

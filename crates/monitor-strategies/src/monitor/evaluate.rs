@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::state::series_of;
 use super::transition::transition;
-use super::{Instance, ModelState, MonitorPlan, MonitorStats, Series};
+use super::{Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
 
 /// What one record's processing needs besides the model state.
 pub(super) struct Ctx<'a> {
@@ -28,6 +28,12 @@ pub(super) struct Ctx<'a> {
     /// Whether this record opened a drift finding: new evidence for the
     /// retrain policy.
     evidence: bool,
+    /// The memory bound of every model version's state, against
+    /// `limits.max_state_mib`.
+    bytes: &'a mut usize,
+    /// Bytes that new signals of this record could not get: the caller
+    /// evicts other versions to free them for the next record.
+    pub(super) wanted: usize,
 }
 
 /// A p-value verdict waiting for the rest of its family: the other signals
@@ -48,8 +54,9 @@ impl<'a> Ctx<'a> {
         ts: DateTime<Utc>,
         events: &'a mut Vec<Event>,
         stats: &'a mut MonitorStats,
+        bytes: &'a mut usize,
     ) -> Self {
-        Self { plan, model, version, seq, ts, events, stats, pending: Vec::new(), evidence: false }
+        Self { plan, model, version, seq, ts, events, stats, pending: Vec::new(), evidence: false, bytes, wanted: 0 }
     }
 
     fn key(&self) -> ModelKey {
@@ -84,7 +91,33 @@ impl<'a> Ctx<'a> {
                 return None;
             }
             let categorical = matches!(value, SignalValue::Categorical(_));
-            let mut instances = Vec::new();
+            let name = sig.to_string();
+            let specs: Vec<usize> = self
+                .plan
+                .monitors
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.applies_to(self.model) && m.signal.matches(sig))
+                .filter(|(_, m)| !categorical || m.detector.accepts_categories())
+                .map(|(i, _)| i)
+                .collect();
+            let cost = series_bytes(&name, specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes()).sum());
+            if *self.bytes + cost > self.plan.limits.max_state_bytes() {
+                self.stats.signals_dropped += 1;
+                self.wanted += cost;
+                if !std::mem::replace(&mut state.warned_signals, true) {
+                    tracing::warn!(
+                        model = %self.model.escape_debug(),
+                        version = %self.version.escape_debug(),
+                        signal = %name.escape_debug(),
+                        "the state budget (limits.max_state_mib) is spent; new signals are ignored and counted"
+                    );
+                }
+                return None;
+            }
+            *self.bytes += cost;
+            state.bytes += cost;
+            let mut instances = Vec::with_capacity(specs.len());
             for (spec, m) in self.plan.monitors.iter().enumerate() {
                 if !(m.applies_to(self.model) && m.signal.matches(sig)) {
                     continue;
@@ -94,7 +127,7 @@ impl<'a> Ctx<'a> {
                     self.stats.monitors_skipped += 1;
                     continue;
                 }
-                let detector = m.detector.build(&sig.to_string());
+                let detector = m.detector.build(&name);
                 instances.push(Instance {
                     mode: detector.alarm_mode(),
                     detector,

@@ -6,7 +6,6 @@ mod state;
 mod stats;
 mod transition;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -18,8 +17,7 @@ use monitor_core::{Error, RecordError};
 
 use self::evaluate::Ctx;
 pub use self::plan::{EffectiveAlpha, Limits, MonitorPlan, MonitorSpec, limit_bounds};
-use self::state::state_of;
-pub(crate) use self::state::{Instance, ModelState, Series};
+pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
 pub use self::stats::MonitorStats;
 
 /// The synchronous monitoring loop for every model version: records in,
@@ -51,8 +49,7 @@ pub use self::stats::MonitorStats;
 #[derive(Debug)]
 pub struct Monitor {
     pub(crate) plan: Arc<MonitorPlan>,
-    pub(crate) models: HashMap<String, HashMap<String, ModelState>>,
-    pub(crate) versions: usize,
+    pub(crate) versions: Versions,
     pub(crate) labels: LabelJoiner,
     pub(crate) stats: MonitorStats,
     /// Records accepted so far, as a clock for least-recently-seen eviction.
@@ -66,7 +63,7 @@ impl Monitor {
         plan.validate()?;
         plan.load_references()?;
         let labels = LabelJoiner::new(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono());
-        Ok(Self { plan, models: HashMap::new(), versions: 0, labels, stats: MonitorStats::default(), tick: 0 })
+        Ok(Self { plan, versions: Versions::default(), labels, stats: MonitorStats::default(), tick: 0 })
     }
 
     /// The plan.
@@ -112,9 +109,7 @@ impl Monitor {
         self.tick += 1;
         if record.is_late_label() {
             let joined = self.labels.join(record)?;
-            let state = state_of(
-                &mut self.models,
-                &mut self.versions,
+            let (state, bytes) = self.versions.state_of(
                 &mut self.stats,
                 self.tick,
                 &plan.limits,
@@ -122,7 +117,8 @@ impl Monitor {
                 &joined.key.version,
             );
             state.policy.samples += 1;
-            let mut ctx = Ctx::new(&plan, &joined.key.model, &joined.key.version, seq, ts, events, &mut self.stats);
+            let mut ctx =
+                Ctx::new(&plan, &joined.key.model, &joined.key.version, seq, ts, events, &mut self.stats, bytes);
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
             ctx.resolve(state);
@@ -131,21 +127,20 @@ impl Monitor {
             return Ok(());
         }
         self.labels.remember(record);
-        let state = state_of(
-            &mut self.models,
-            &mut self.versions,
-            &mut self.stats,
-            self.tick,
-            &plan.limits,
-            &record.model,
-            &record.version,
-        );
+        let (state, bytes) =
+            self.versions.state_of(&mut self.stats, self.tick, &plan.limits, &record.model, &record.version);
         state.policy.samples += 1;
         // The key is only built when an event needs it: most records make none.
-        let mut ctx = Ctx::new(&plan, &record.model, &record.version, seq, ts, events, &mut self.stats);
+        let mut ctx = Ctx::new(&plan, &record.model, &record.version, seq, ts, events, &mut self.stats, bytes);
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
         ctx.resolve(state);
         ctx.decide(state);
+        let wanted = ctx.wanted;
+        if wanted > 0 {
+            // Make room for this version's new signals by forgetting the
+            // least recently seen other versions; they count from the next record.
+            self.versions.free(wanted, &mut self.stats, &plan.limits, &record.model, &record.version);
+        }
         Ok(())
     }
 }

@@ -92,6 +92,12 @@ pub struct Limits {
     /// How long, in event time, a prediction waits for its label (default 24h).
     #[serde(default = "default_label_max_age")]
     pub label_max_age: HumanDuration,
+    /// The memory budget of all model state, in MiB (default 1024): each
+    /// detector counts the bound of its state ([`DetectorSpec::state_bytes`]).
+    /// Past it, the least recently seen model versions are evicted to make
+    /// room for new ones, and a version's new signals are ignored and counted.
+    #[serde(default = "default_max_state_mib")]
+    pub max_state_mib: usize,
     /// How far a record's `ts` may be ahead of the wall clock; records
     /// further ahead are rejected and counted (default 1h). A timestamp in
     /// the far future would otherwise hold every later retraining back
@@ -110,6 +116,8 @@ pub mod limit_bounds {
     pub const MAX_SIGNALS_PER_MODEL: usize = 100_000;
     /// `pending_labels`.
     pub const PENDING_LABELS: usize = 10_000_000;
+    /// `max_state_mib` (1 TiB).
+    pub const MAX_STATE_MIB: usize = 1 << 20;
     /// `label_max_age` (30 days).
     pub const LABEL_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
     /// `max_future_skew` (10 years).
@@ -128,6 +136,9 @@ fn default_pending_labels() -> usize {
 fn default_label_max_age() -> HumanDuration {
     HumanDuration::from_secs(24 * 3600)
 }
+fn default_max_state_mib() -> usize {
+    1024
+}
 fn default_max_future_skew() -> HumanDuration {
     HumanDuration::from_secs(3600)
 }
@@ -140,11 +151,17 @@ impl Default for Limits {
             pending_labels: default_pending_labels(),
             label_max_age: default_label_max_age(),
             max_future_skew: default_max_future_skew(),
+            max_state_mib: default_max_state_mib(),
         }
     }
 }
 
 impl Limits {
+    /// `max_state_mib` in bytes.
+    pub fn max_state_bytes(&self) -> usize {
+        self.max_state_mib.saturating_mul(1 << 20)
+    }
+
     /// The share of one of `shards` monitors that split a workload between
     /// them: the counts that bound the whole engine (`max_model_versions`,
     /// `pending_labels`) are divided, rounding up, so that the engine as a
@@ -155,6 +172,7 @@ impl Limits {
         Self {
             max_model_versions: share(self.max_model_versions),
             pending_labels: share(self.pending_labels),
+            max_state_mib: share(self.max_state_mib),
             ..self.clone()
         }
     }
@@ -166,6 +184,7 @@ impl Limits {
             ("limits.max_model_versions", self.max_model_versions, b::MAX_MODEL_VERSIONS),
             ("limits.max_signals_per_model", self.max_signals_per_model, b::MAX_SIGNALS_PER_MODEL),
             ("limits.pending_labels", self.pending_labels, b::PENDING_LABELS),
+            ("limits.max_state_mib", self.max_state_mib, b::MAX_STATE_MIB),
         ] {
             if v == 0 || v > max {
                 return Err(Error::config(key, format!("must be between 1 and {max} (got {v})")));

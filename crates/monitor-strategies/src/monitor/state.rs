@@ -46,61 +46,116 @@ pub(crate) struct ModelState {
     /// The monitor's record count when this version last had a record: the
     /// least recently seen version is evicted first.
     pub(crate) last_seen: u64,
-    /// Whether hitting `max_signals_per_model` was logged for this version.
+    /// Whether hitting `max_signals_per_model` or the state budget was
+    /// logged for this version.
     pub(crate) warned_signals: bool,
+    /// The bound of this version's state, in bytes, as counted against
+    /// `limits.max_state_mib`.
+    pub(crate) bytes: usize,
 }
 
-/// The state of a model version, created on first sight. At the limit of
-/// model versions, the least recently seen one is evicted to make room, so
-/// that a long-running engine keeps monitoring new deployments.
-pub(super) fn state_of<'m>(
-    models: &'m mut HashMap<String, HashMap<String, ModelState>>,
-    versions: &mut usize,
-    stats: &mut MonitorStats,
-    tick: u64,
-    limits: &Limits,
-    model: &str,
-    version: &str,
-) -> &'m mut ModelState {
-    let exists = models.get(model).is_some_and(|v| v.contains_key(version));
-    if !exists {
-        if *versions >= limits.max_model_versions {
-            evict_least_recent(models, versions, stats);
+/// What a model version costs before any signal: its names, its maps and
+/// its policy state.
+pub(crate) const VERSION_BYTES: usize = 1024;
+/// What a signal costs besides its detectors: its name and its slot.
+pub(crate) const SERIES_BYTES: usize = 256;
+
+/// The memory bound of a new series of `name` with detectors of `detector_bytes`.
+pub(crate) fn series_bytes(name: &str, detector_bytes: usize) -> usize {
+    SERIES_BYTES + name.len() + detector_bytes
+}
+
+/// Every model version's state, with its count and its memory bound.
+#[derive(Debug, Default)]
+pub(crate) struct Versions {
+    pub(crate) models: HashMap<String, HashMap<String, ModelState>>,
+    /// Model versions held.
+    pub(crate) count: usize,
+    /// The sum of their `bytes`.
+    pub(crate) bytes: usize,
+}
+
+impl Versions {
+    /// The state of a model version, created on first sight. At the limit
+    /// of model versions, or of the state budget, the least recently seen
+    /// versions are evicted to make room, so that a long-running engine
+    /// keeps monitoring new deployments.
+    pub(super) fn state_of(
+        &mut self,
+        stats: &mut MonitorStats,
+        tick: u64,
+        limits: &Limits,
+        model: &str,
+        version: &str,
+    ) -> (&mut ModelState, &mut usize) {
+        let exists = self.models.get(model).is_some_and(|v| v.contains_key(version));
+        if !exists {
+            let cost = VERSION_BYTES + model.len() + version.len();
+            while self.count > 0
+                && (self.count >= limits.max_model_versions || self.bytes + cost > limits.max_state_bytes())
+            {
+                self.evict_least_recent(stats);
+            }
+            self.count += 1;
+            self.bytes += cost;
+            let state = self.models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
+            state.bytes = cost;
         }
-        *versions += 1;
+        let state = self.models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
+        state.last_seen = tick;
+        (state, &mut self.bytes)
     }
-    let state = models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
-    state.last_seen = tick;
-    state
-}
 
-fn evict_least_recent(
-    models: &mut HashMap<String, HashMap<String, ModelState>>,
-    versions: &mut usize,
-    stats: &mut MonitorStats,
-) {
-    let oldest = models
-        .iter()
-        .flat_map(|(m, vs)| vs.iter().map(move |(v, s)| (s.last_seen, m, v)))
-        .min()
-        .map(|(_, m, v)| (m.clone(), v.clone()));
-    let Some((model, version)) = oldest else { return };
-    if let Some(vs) = models.get_mut(&model) {
-        if let Some(state) = vs.remove(&version) {
-            if state.failing > 0 {
-                tracing::warn!(
-                    model = %model.escape_debug(),
-                    version = %version.escape_debug(),
-                    "evicted a model version with open drift findings (limits.max_model_versions reached)"
-                );
+    /// Evicts the least recently seen versions other than `model` `version`
+    /// until `wanted` more bytes fit the budget, or only that version is left.
+    pub(super) fn free(
+        &mut self,
+        wanted: usize,
+        stats: &mut MonitorStats,
+        limits: &Limits,
+        model: &str,
+        version: &str,
+    ) {
+        while self.count > 1 && self.bytes + wanted > limits.max_state_bytes() {
+            if !self.evict_least_recent_except(stats, Some((model, version))) {
+                break;
             }
         }
-        if vs.is_empty() {
-            models.remove(&model);
-        }
     }
-    *versions -= 1;
-    stats.versions_evicted += 1;
+
+    fn evict_least_recent(&mut self, stats: &mut MonitorStats) {
+        self.evict_least_recent_except(stats, None);
+    }
+
+    /// Evicts the least recently seen version but `keep`; whether one was.
+    fn evict_least_recent_except(&mut self, stats: &mut MonitorStats, keep: Option<(&str, &str)>) -> bool {
+        let models = &mut self.models;
+        let oldest = models
+            .iter()
+            .flat_map(|(m, vs)| vs.iter().map(move |(v, s)| (s.last_seen, m, v)))
+            .filter(|(_, m, v)| keep != Some((m.as_str(), v.as_str())))
+            .min()
+            .map(|(_, m, v)| (m.clone(), v.clone()));
+        let Some((model, version)) = oldest else { return false };
+        if let Some(vs) = models.get_mut(&model) {
+            if let Some(state) = vs.remove(&version) {
+                self.bytes = self.bytes.saturating_sub(state.bytes);
+                if state.failing > 0 {
+                    tracing::warn!(
+                        model = %model.escape_debug(),
+                        version = %version.escape_debug(),
+                        "evicted a model version with open drift findings (limits.max_model_versions or max_state_mib reached)"
+                    );
+                }
+            }
+            if vs.is_empty() {
+                models.remove(&model);
+            }
+        }
+        self.count = self.count.saturating_sub(1);
+        stats.versions_evicted += 1;
+        true
+    }
 }
 
 /// The series of `sig` in `state`, if it exists.

@@ -278,3 +278,37 @@ fn limits_have_upper_bounds() {
         err.as_deref().is_some_and(|e| e.starts_with("config error at `limits.label_max_age`: must be at most 30d"))
     );
 }
+
+#[test]
+fn the_state_budget_bounds_memory_by_eviction_and_by_dropping_signals() {
+    // A window of 10,000 counts 164 KiB: a budget of 1 MiB holds six.
+    let limits = Limits { max_state_mib: 1, ..Limits::default() };
+    let small = MonitorPlan { limits, ..plan(vec![threshold("metrics.acc", 10_000, Some(0.9), None)], eager()) };
+    let mut m = Monitor::new(small).unwrap_or_else(|e| panic!("{e}"));
+    let mut events = Vec::new();
+    for i in 0..20u64 {
+        let mut r = metric(&format!("model-{i}"), "acc", 0.95, 0);
+        r.version = "v1".into();
+        m.process(i, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(m.versions.bytes <= 1 << 20, "{} bytes", m.versions.bytes);
+    // Each new model displaces the least recently seen ones, and gets its
+    // signal from its next record: nothing grows past the budget.
+    assert!(m.stats().versions_evicted >= 7, "{:?}", m.stats());
+    assert_eq!(m.stats().versions_evicted + m.versions.count as u64, 20);
+    let dropped = m.stats().signals_dropped;
+    assert!(dropped > 0 && dropped < 20, "{dropped}");
+    let mut r = metric("model-19", "acc", 0.95, 1);
+    r.version = "v1".into();
+    m.process(20, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.stats().signals_dropped, dropped, "the newest model has room now");
+    assert!(m.versions.bytes <= 1 << 20);
+
+    // One signal bigger than the whole budget is ignored and counted.
+    let limits = Limits { max_state_mib: 1, ..Limits::default() };
+    let huge = MonitorPlan { limits, ..plan(vec![threshold("metrics.acc", 100_000, Some(0.9), None)], eager()) };
+    let mut m = Monitor::new(huge).unwrap_or_else(|e| panic!("{e}"));
+    m.process(0, &metric("m", "acc", 0.5, 0), &mut events).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.stats().signals_dropped, 1);
+    assert!(m.versions.bytes < 4096);
+}
