@@ -45,11 +45,10 @@ pub(super) struct Pending {
 }
 
 impl<'a> Ctx<'a> {
-    /// The context of the record `seq` at `ts` of `model` `version`.
+    /// The context of the record `seq` at `ts` of `(model, version)`.
     pub(super) fn new(
         plan: &'a MonitorPlan,
-        model: &'a str,
-        version: &'a str,
+        (model, version): (&'a str, &'a str),
         seq: u64,
         ts: DateTime<Utc>,
         events: &'a mut Vec<Event>,

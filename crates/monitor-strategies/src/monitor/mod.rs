@@ -118,7 +118,7 @@ impl Monitor {
             );
             state.policy.samples += 1;
             let mut ctx =
-                Ctx::new(&plan, &joined.key.model, &joined.key.version, seq, ts, events, &mut self.stats, bytes);
+                Ctx::new(&plan, (&joined.key.model, &joined.key.version), seq, ts, events, &mut self.stats, bytes);
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
             ctx.resolve(state);
@@ -131,7 +131,7 @@ impl Monitor {
             self.versions.state_of(&mut self.stats, self.tick, &plan.limits, &record.model, &record.version);
         state.policy.samples += 1;
         // The key is only built when an event needs it: most records make none.
-        let mut ctx = Ctx::new(&plan, &record.model, &record.version, seq, ts, events, &mut self.stats, bytes);
+        let mut ctx = Ctx::new(&plan, (&record.model, &record.version), seq, ts, events, &mut self.stats, bytes);
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
         ctx.resolve(state);
         ctx.decide(state);
