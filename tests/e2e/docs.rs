@@ -7,7 +7,6 @@
 use std::path::{Component, Path, PathBuf};
 
 use model_monitor::Error;
-use model_monitor::observers::builtin_registry;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::Config;
 use serde_json::Value;
@@ -140,7 +139,7 @@ fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
             )];
         }
     };
-    let registry = builtin_registry();
+    let registry = super::observers();
     let mut problems = Vec::new();
     let mut every_observer_builds_here = true;
     for (i, spec) in config.observers.iter().enumerate() {
@@ -182,8 +181,8 @@ fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
 #[test]
 fn every_toml_block_in_the_docs_is_a_config_that_starts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let dir = super::scratch_dir("docs");
-    let ctx = BuildContext { base_dir: dir.clone(), ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = super::context(dir.path());
     let mut problems = Vec::new();
     let mut checked = 0;
     for file in markdown_files(root) {
@@ -202,7 +201,6 @@ fn every_toml_block_in_the_docs_is_a_config_that_starts() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(problems.is_empty(), "{} problem(s) in documented configs:\n{}", problems.len(), problems.join("\n"));
     assert!(checked >= 2, "only {checked} TOML blocks found: is the extraction broken?");
 }

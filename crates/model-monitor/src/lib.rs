@@ -11,7 +11,7 @@
 //! | retrain scheduler, webhooks, log and file observers | `monitor-observers` | [`observers`] |
 //! | tokio engine, config, replay | `monitor-runtime` | [`runtime`] |
 //!
-//! Writing a new detector or observer crate? Depend on `monitor-core` alone.
+//! Writing a new detector, observer or dispatcher crate? Depend on `monitor-core` alone.
 //!
 //! # Example
 //!
@@ -54,8 +54,8 @@
 
 #[doc(inline)]
 pub use monitor_core::{
-    Error, RecordError, Result, async_trait, detector, duration, error, event, labels, observer, record, registry,
-    signal, sketch, stats, testing, window,
+    Error, RecordError, Result, async_trait, detector, dispatch, duration, error, event, labels, observer, record,
+    registry, signal, sketch, stats, testing, window,
 };
 
 #[cfg(feature = "strategies")]
@@ -78,7 +78,9 @@ pub mod prelude {
     #[doc(inline)]
     pub use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
     #[doc(inline)]
-    pub use monitor_core::event::{Event, EventKind, Finding, JobStatus, RetrainJob, Severity};
+    pub use monitor_core::dispatch::{DispatchOutcome, Dispatcher, DispatcherRegistry};
+    #[doc(inline)]
+    pub use monitor_core::event::{AlertKey, Event, EventKind, Finding, JobStatus, RetrainJob, Severity};
     #[doc(inline)]
     pub use monitor_core::observer::{Observer, ObserverRegistry};
     #[doc(inline)]

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use model_monitor::observers::{NdjsonObserver, builtin_registry};
+use model_monitor::observers::{NdjsonObserver, builtin_dispatchers, builtin_registry};
 use model_monitor::record::Record;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::{Config, EngineBuilder, Overflow, ReplayOptions, replay_lines};
@@ -135,7 +135,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (config, base_dir) = load_config(args.config.as_deref())?;
-    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone() };
+    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), dispatchers: builtin_dispatchers() };
     let mut builder = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)?
         .overflow(Overflow::Block)
         .shards(args.shards.max(1))
@@ -177,7 +177,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 
 fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (config, base_dir) = load_config(Some(file))?;
-    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone() };
+    let ctx = BuildContext { base_dir, state_dir: config.engine.state_dir.clone(), dispatchers: builtin_dispatchers() };
     let observers = config.build_observers(&builtin_registry(), &ctx)?;
     let plan = config.plan()?;
     plan.load_references()?;

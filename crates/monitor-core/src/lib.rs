@@ -8,9 +8,11 @@
 //! no network code.
 //!
 //! **Extending model-monitor?** Depend on this crate, not on the facade: the
-//! [`Detector`](detector::Detector) and [`Observer`](observer::Observer) traits
-//! and the [`ObserverRegistry`](observer::ObserverRegistry) live here, so a
-//! new detector or observer crate needs nothing else.
+//! [`Detector`](detector::Detector), [`Observer`](observer::Observer) and
+//! [`Dispatcher`](dispatch::Dispatcher) traits, the
+//! [`ObserverRegistry`](observer::ObserverRegistry) and the
+//! [`DispatcherRegistry`](dispatch::DispatcherRegistry) live here, so a new
+//! detector, observer or dispatcher crate needs nothing else.
 //!
 //! # Example
 //!
@@ -45,6 +47,7 @@
 #![deny(missing_docs)]
 
 pub mod detector;
+pub mod dispatch;
 pub mod duration;
 pub mod error;
 pub mod event;

@@ -10,6 +10,7 @@
 //! use monitor_core::registry::{BuildContext, Component, Registry, parse_config};
 //!
 //! /// What the registry builds.
+//! #[derive(Debug)]
 //! struct Greeter(String);
 //! impl Component for Greeter {
 //!     const WHAT: &'static str = "greeter";
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use crate::dispatch::DispatcherRegistry;
 use crate::error::{Error, Result};
 
 /// What factories may need besides their own config table.
@@ -50,6 +52,12 @@ pub struct BuildContext {
     pub base_dir: PathBuf,
     /// Where the engine keeps its state, when it has one.
     pub state_dir: Option<PathBuf>,
+    /// The dispatchers that a retrain observer's `dispatch = { kind = ... }`
+    /// may name. Empty by default: fill it with the built-in ones
+    /// (`monitor_observers::builtin_dispatchers()`) and any of your own,
+    /// or a config with a retrain observer fails to build, naming
+    /// `observers[N].dispatch.kind`.
+    pub dispatchers: DispatcherRegistry,
 }
 
 impl BuildContext {
