@@ -28,8 +28,9 @@
 //!     min_samples = 2
 //! "#)?;
 //! let registry = model_monitor::observers::builtin_registry();
+//! let ctx = BuildContext { dispatchers: model_monitor::observers::builtin_dispatchers(), ..Default::default() };
 //! let recorder = RecordingObserver::new();
-//! let engine = EngineBuilder::from_config(&config, &registry, &BuildContext::default())?
+//! let engine = EngineBuilder::from_config(&config, &registry, &ctx)?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
 //! for acc in [0.80, 0.82] {

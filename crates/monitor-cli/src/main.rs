@@ -16,17 +16,19 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use model_monitor::event::Event;
+use model_monitor::observer::Observer;
 use model_monitor::observers::{NdjsonObserver, builtin_dispatchers, builtin_registry};
 use model_monitor::record::Record;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::{Config, EngineBuilder, Overflow, ReplayOptions, replay_lines};
 use model_monitor::signal::Signal;
 use model_monitor::strategies::MonitorPlan;
-use model_monitor::testing::RecordingObserver;
 
 const DEMO_CONFIG: &str = include_str!("../demo/monitor.toml");
 const DEMO_RECORDS: &str = include_str!("../demo/records.ndjson");
@@ -145,7 +147,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             let e = if e.line.is_none() { e.clone().at_line(seq + 1) } else { e.clone() };
             eprintln!("skipped: {e}");
         });
-    let recorder = RecordingObserver::new();
+    let recorder = Collected::default();
     builder = match args.format {
         Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(io::stdout())))),
         Format::Text => builder.observer(Box::new(recorder.clone())),
@@ -173,6 +175,28 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps every event of a replay, for the text report.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<Event>>>);
+
+impl Collected {
+    fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+#[model_monitor::async_trait]
+impl Observer for Collected {
+    fn name(&self) -> &str {
+        "report"
+    }
+
+    async fn on_event(&mut self, event: &Event) -> model_monitor::Result<()> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
+        Ok(())
+    }
 }
 
 fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode> {
