@@ -17,6 +17,7 @@
 //!
 //! ```
 //! use model_monitor::prelude::*;
+//! use model_monitor::testing::RecordingObserver;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
