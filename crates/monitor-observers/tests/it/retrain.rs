@@ -164,16 +164,17 @@ const TWO_PROCESSES: &str = "sleep 30 & echo $! > child.pid; echo $$ > shell.pid
 #[tokio::test]
 async fn a_command_that_times_out_is_killed_with_its_children() {
     let dir = tempfile::tempdir().unwrap();
+    // Long enough for the shell to write both pids, even on a busy machine.
     let dispatcher = CommandDispatcher::new("sh")
         .args(["-c", TWO_PROCESSES])
         .current_dir(dir.path())
-        .timeout(Duration::from_millis(300));
+        .timeout(Duration::from_secs(2));
     let (_, event) = retrain_event("fraud", "accuracy");
     let job = RetrainJob::from_event(&event).unwrap();
 
     let outcome = dispatcher.dispatch(&job).await.unwrap();
     assert!(matches!(outcome, DispatchOutcome::Failed { retryable: true, .. }), "{outcome:?}");
-    assert!(outcome.detail().starts_with("timed out after 300ms"), "{}", outcome.detail());
+    assert!(outcome.detail().starts_with("timed out after 2s"), "{}", outcome.detail());
 
     for file in ["shell.pid", "child.pid"] {
         let pid = pid_in(&dir.path().join(file)).await;
@@ -469,16 +470,33 @@ async fn flush_cuts_off_a_running_command_at_the_shutdown_timeout() {
     assert_eq!(published.statuses_of(late), [JobStatus::Failed]);
 }
 
+/// A dispatcher that fails, retryably, and says when it has been called.
+struct FailsAndTells(mpsc::UnboundedSender<()>);
+
+#[async_trait]
+impl Dispatcher for FailsAndTells {
+    fn kind(&self) -> &str {
+        "fails"
+    }
+
+    async fn dispatch(&self, _job: &RetrainJob) -> Result<DispatchOutcome> {
+        self.0.send(()).unwrap();
+        Ok(DispatchOutcome::retryable("busy"))
+    }
+}
+
 #[tokio::test]
 async fn flush_cuts_off_a_job_waiting_to_retry() {
-    let dispatcher = CommandDispatcher::new("sh").args(["-c", "exit 1"]);
-    let mut scheduler = RetrainScheduler::builder(dispatcher)
+    let (called, mut calls) = mpsc::unbounded_channel();
+    let mut scheduler = RetrainScheduler::builder(FailsAndTells(called))
         .retry(RetryPolicy::new(3, Duration::from_secs(3600), Duration::from_secs(3600)))
         .shutdown_timeout(Duration::from_millis(200))
         .build();
     let published = attached(&mut scheduler);
     let (job, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
+    // The first attempt has been made; its failure starts an hour of backoff.
+    tokio::time::timeout(WAIT, calls.recv()).await.unwrap().unwrap();
     scheduler.flush().await.unwrap();
     assert_eq!(published.statuses_of(job), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Failed]);
     assert_eq!(
