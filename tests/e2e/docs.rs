@@ -14,10 +14,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use model_monitor::Error;
-use model_monitor::observers::builtin_registry;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::Config;
-use model_monitor::strategies::builtin_detectors;
 use serde_json::Value;
 
 /// The marker, on the line before a fence, of a TOML block that is not a config.
@@ -185,7 +183,7 @@ fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
             )];
         }
     };
-    let registry = builtin_registry();
+    let registry = super::observers();
     let mut problems = Vec::new();
     if let Err(e) = config.plan(ctx) {
         problems.push(format!("its monitors do not build: {e}"));
@@ -230,10 +228,9 @@ fn check(block: &Block, ctx: &BuildContext) -> Vec<String> {
 #[test]
 fn every_toml_block_in_the_docs_is_a_config_that_starts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let dir = super::scratch_dir("docs");
-    let mut detectors = builtin_detectors();
-    monitor_zscore_detector::register(&mut detectors);
-    let ctx = BuildContext { base_dir: dir.clone(), detectors, ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = super::context(dir.path());
+    monitor_zscore_detector::register(&mut ctx.detectors);
     let mut problems = Vec::new();
     let mut checked = 0;
     for file in markdown_files(root) {
@@ -252,7 +249,6 @@ fn every_toml_block_in_the_docs_is_a_config_that_starts() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(problems.is_empty(), "{} problem(s) in documented configs:\n{}", problems.len(), problems.join("\n"));
     assert!(checked >= 2, "only {checked} TOML blocks found: is the extraction broken?");
 }
@@ -360,4 +356,70 @@ fn env_keys_are_found_in_nested_tables() {
         found,
         [("dispatch.token_env".to_owned(), "AIRFLOW_TOKEN".to_owned()), ("secret_env".into(), "S".into())]
     );
+}
+
+/// The fenced ```` ```rust ```` blocks between the heading `heading` and the
+/// next heading of its level or above.
+fn rust_blocks_of_section(markdown: &str, heading: &str) -> Vec<String> {
+    let level = heading.chars().take_while(|&c| c == '#').count();
+    let mut blocks = Vec::new();
+    let mut inside = false;
+    let mut block: Option<String> = None;
+    for line in markdown.lines() {
+        if let Some(text) = block.as_mut() {
+            if line.trim_start().starts_with("```") {
+                blocks.push(std::mem::take(text));
+                block = None;
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+            continue;
+        }
+        let hashes = line.chars().take_while(|&c| c == '#').count();
+        if hashes > 0 && line[hashes..].starts_with(' ') {
+            if line.trim() == heading {
+                inside = true;
+                continue;
+            }
+            if inside && hashes <= level {
+                break;
+            }
+        }
+        if inside && line.trim_start().starts_with("```rust") {
+            block = Some(String::new());
+        }
+    }
+    blocks
+}
+
+/// The non-empty lines of `text`, trimmed: code compared regardless of indentation.
+fn code_lines(text: &str) -> Vec<&str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+}
+
+#[test]
+fn the_dispatcher_section_of_extending_md_shows_code_that_compiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let markdown = std::fs::read_to_string(root.join("docs/EXTENDING.md")).unwrap();
+    let blocks = rust_blocks_of_section(&markdown, "## A dispatcher");
+    assert!(blocks.len() >= 4, "only {} Rust blocks under `## A dispatcher`", blocks.len());
+    // Compiled and tested: the example crate's dispatcher, and the e2e test that wires it.
+    let sources: Vec<String> = ["crates/monitor-audit-observer/src/ledger.rs", "tests/e2e/main.rs"]
+        .iter()
+        .map(|path| std::fs::read_to_string(root.join(path)).unwrap())
+        .collect();
+    for block in &blocks {
+        let wanted = code_lines(block);
+        let found = sources.iter().any(|source| code_lines(source).windows(wanted.len()).any(|w| w == wanted));
+        assert!(found, "this block of EXTENDING.md is not in ledger.rs or tests/e2e/main.rs:\n{block}");
+    }
+}
+
+#[test]
+fn sections_yield_their_own_rust_blocks() {
+    let markdown = "# T\n\n## A\n\n```rust\na();\n```\n\n### A.1\n\n```rust\nb();\n```\n\n## B\n\n```rust\nc();\n```\n";
+    assert_eq!(rust_blocks_of_section(markdown, "## A"), ["a();\n", "b();\n"]);
+    assert_eq!(rust_blocks_of_section(markdown, "## B"), ["c();\n"]);
+    assert!(rust_blocks_of_section(markdown, "## C").is_empty());
 }

@@ -5,13 +5,15 @@
 mod docs;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use model_monitor::dispatch::DispatcherRegistry;
 use model_monitor::event::{Event, EventKind, JobStatus, Severity};
-use model_monitor::observers::builtin_registry;
+use model_monitor::observer::ObserverRegistry;
 use model_monitor::observers::testing::WebhookReceiver;
+use model_monitor::observers::{builtin_dispatchers, builtin_registry};
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, Summary, pump};
 use model_monitor::strategies::builtin_detectors;
@@ -69,18 +71,34 @@ dispatch = {{ kind = "command", program = "sh", args = ["-c", "echo {{model}} {{
     )
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("model-monitor-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// The built-in observers, and the example crate's `incident_report`.
+fn observers() -> ObserverRegistry {
+    let mut registry = builtin_registry();
+    monitor_audit_observer::register(&mut registry);
+    registry
 }
 
-async fn run(config_text: &str, input: String) -> (Summary, Vec<Event>) {
+/// The built-in dispatchers, and the example crate's `ledger`.
+fn dispatchers() -> DispatcherRegistry {
+    let mut dispatchers = builtin_dispatchers();
+    monitor_audit_observer::register_dispatchers(&mut dispatchers);
+    dispatchers
+}
+
+/// What the binary gives observers, with `dir` as the config's directory.
+fn context(dir: &Path) -> BuildContext {
+    BuildContext {
+        base_dir: dir.to_path_buf(),
+        detectors: builtin_detectors(),
+        dispatchers: dispatchers(),
+        ..Default::default()
+    }
+}
+
+async fn run(config_text: &str, input: String, dir: &Path) -> (Summary, Vec<Event>) {
     let config = Config::from_toml(config_text).unwrap();
     let recorder = RecordingObserver::new();
-    let ctx = BuildContext { detectors: builtin_detectors(), ..BuildContext::default() };
-    let engine = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)
+    let engine = EngineBuilder::from_config(&config, &observers(), &context(dir))
         .unwrap()
         .shards(2)
         .overflow(Overflow::Block)
@@ -98,9 +116,9 @@ async fn run(config_text: &str, input: String) -> (Summary, Vec<Event>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_and_latency_findings_reach_a_webhook_and_start_one_job_per_failing_model() {
     let receiver = WebhookReceiver::start().await.unwrap();
-    let dir = scratch_dir("loop");
-    let jobs_file = dir.join("jobs.txt");
-    let (summary, events) = run(&config(&receiver.url(), &jobs_file), log()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jobs_file = dir.path().join("jobs.txt");
+    let (summary, events) = run(&config(&receiver.url(), &jobs_file), log(), dir.path()).await;
 
     // The exact findings: fraud's first window of 50 at 0.80 closes at its
     // record 249 (line 3*249); search's first window of 100 with a p99 of
@@ -184,18 +202,85 @@ async fn drift_and_latency_findings_reach_a_webhook_and_start_one_job_per_failin
     assert_eq!(fraud["ts"], "2026-11-23T08:04:09Z");
     assert_eq!(bodies[1]["model"], "search");
     assert_eq!(bodies[1]["signal"], "latency_ms");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_log_gives_no_findings_and_no_jobs() {
     let receiver = WebhookReceiver::start().await.unwrap();
-    let dir = scratch_dir("healthy");
+    let dir = tempfile::tempdir().unwrap();
     let healthy: String = log().lines().filter(|l| l.contains("recsys")).map(|l| format!("{l}\n")).collect();
-    let (summary, events) = run(&config(&receiver.url(), &dir.join("jobs.txt")), healthy).await;
+    let (summary, events) = run(&config(&receiver.url(), &dir.path().join("jobs.txt")), healthy, dir.path()).await;
     assert_eq!(summary.monitor.records, 400);
     assert!(events.is_empty(), "{events:?}");
-    assert!(!dir.join("jobs.txt").exists());
+    assert!(!dir.path().join("jobs.txt").exists());
     assert!(receiver.requests().is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A retrain observer whose dispatcher comes from an outside crate, named in
+/// TOML, resolved against the config's directory.
+const LEDGER_CONFIG: &str = r#"
+[[monitors]]
+signal = "metrics.accuracy"
+detector = { kind = "threshold", statistic = "mean", window = 50, min = 0.90 }
+
+[policy]
+trigger = "any"
+cooldown = "30m"
+min_samples = 100
+
+[[observers]]
+kind = "retrain"
+dispatch = { kind = "ledger", path = "audit/retrain-jobs.ndjson" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_from_an_outside_crate_runs_the_jobs_of_a_toml_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let (summary, events) = run(LEDGER_CONFIG, log(), dir.path()).await;
+
+    let request = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::RetrainRequested(r) => Some((e.key.clone(), r.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let ledger = std::fs::read_to_string(dir.path().join("audit/retrain-jobs.ndjson")).unwrap();
+    let lines: Vec<serde_json::Value> = ledger.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "one job, for fraud: {ledger}");
+    assert_eq!(lines[0]["job_id"], request.1.job_id.to_string());
+    assert_eq!((lines[0]["model"].as_str(), lines[0]["version"].as_str()), (Some("fraud"), Some("v3")));
+    assert_eq!(lines[0]["reasons"], serde_json::to_value(&request.1.reasons).unwrap());
+    assert_eq!(lines[0]["reasons"][0]["signal"], "metrics.accuracy");
+
+    let statuses: Vec<(JobStatus, String, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::JobStatus(j) => Some((j.status, j.dispatcher.clone(), j.detail.clone())),
+            _ => None,
+        })
+        .collect();
+    let path = dir.path().join("audit/retrain-jobs.ndjson");
+    assert_eq!(
+        statuses,
+        [
+            (JobStatus::Queued, "ledger".to_owned(), None),
+            (JobStatus::Dispatched, "ledger".to_owned(), Some("attempt 1 of 3".to_owned())),
+            (JobStatus::Succeeded, "ledger".to_owned(), Some(format!("appended to {}", path.display()))),
+        ]
+    );
+    assert_eq!(summary.jobs_succeeded, 1);
+}
+
+#[test]
+fn an_unknown_dispatcher_kind_in_toml_lists_the_registered_ones() {
+    let config = Config::from_toml(
+        "[[observers]]\nkind = \"retrain\"\ndispatch = { kind = \"ledgr\", path = \"jobs.ndjson\" }\n",
+    )
+    .unwrap();
+    let err = config.build_observers(&observers(), &context(Path::new("."))).err().unwrap().to_string();
+    assert_eq!(
+        err,
+        "config error at `observers[0].dispatch.kind`: unknown dispatcher kind `ledgr`; known kinds: command, http, ledger"
+    );
 }

@@ -11,9 +11,9 @@
 //! | retrain scheduler, webhooks, log and file observers | `monitor-observers` | [`observers`] |
 //! | tokio engine, config, replay | `monitor-runtime` | [`runtime`] |
 //!
-//! Writing a new detector or observer crate? Depend on `monitor-core` alone
-//! (`crates/monitor-zscore-detector` and `crates/monitor-audit-observer` are
-//! worked examples).
+//! Writing a new detector, observer or dispatcher crate? Depend on
+//! `monitor-core` alone (`crates/monitor-zscore-detector` and
+//! `crates/monitor-audit-observer` are worked examples).
 //!
 //! # Example
 //!
@@ -31,8 +31,12 @@
 //!     min_samples = 2
 //! "#)?;
 //! let registry = model_monitor::observers::builtin_registry();
-//! let ctx = BuildContext { detectors: builtin_detectors(), ..Default::default() };
-//! let recorder = model_monitor::testing::RecordingObserver::new();
+//! let ctx = BuildContext {
+//!     detectors: builtin_detectors(),
+//!     dispatchers: model_monitor::observers::builtin_dispatchers(),
+//!     ..Default::default()
+//! };
+//! let recorder = RecordingObserver::new();
 //! let engine = EngineBuilder::from_config(&config, &registry, &ctx)?
 //!     .observer(Box::new(recorder.clone()))
 //!     .spawn()?;
@@ -58,8 +62,8 @@
 
 #[doc(inline)]
 pub use monitor_core::{
-    Error, RecordError, Result, async_trait, correction, detector, detector_spec, duration, error, event, labels,
-    observer, record, registry, signal, sketch, stats, testing, window,
+    Error, RecordError, Result, async_trait, correction, detector, detector_spec, dispatch, duration, error, event,
+    labels, observer, record, registry, signal, sketch, stats, testing, window,
 };
 
 #[cfg(feature = "strategies")]
@@ -84,7 +88,9 @@ pub mod prelude {
     #[doc(inline)]
     pub use monitor_core::detector_spec::{DetectorRegistry, DetectorSpec};
     #[doc(inline)]
-    pub use monitor_core::event::{Event, EventKind, Finding, JobStatus, RetrainJob, Severity};
+    pub use monitor_core::dispatch::{DispatchOutcome, Dispatcher, DispatcherRegistry};
+    #[doc(inline)]
+    pub use monitor_core::event::{AlertKey, Event, EventKind, Finding, JobStatus, RetrainJob, Severity};
     #[doc(inline)]
     pub use monitor_core::observer::{Observer, ObserverRegistry};
     #[doc(inline)]

@@ -1,15 +1,27 @@
-//! An observer crate written outside `monitor-observers`: one Markdown
-//! incident report per drift.
+//! An extension crate written outside `monitor-observers`: one Markdown
+//! incident report per drift, and a ledger of retraining jobs.
 //!
 //! This crate is the worked example of `docs/EXTENDING.md`. It depends on
-//! `monitor-core` alone (plus serde for its config), implements
-//! [`Observer`], and registers the kind `incident_report` in an
-//! [`ObserverRegistry`], so that a config can say:
+//! `monitor-core` alone (plus serde for its config), and adds to two
+//! extension points:
+//!
+//! - an [`Observer`], registered as `incident_report` in an
+//!   [`ObserverRegistry`] by [`register`];
+//! - a [`Dispatcher`](monitor_core::dispatch::Dispatcher),
+//!   [`LedgerDispatcher`], registered as `ledger` in a
+//!   [`DispatcherRegistry`](monitor_core::dispatch::DispatcherRegistry) by
+//!   [`register_dispatchers`], which a retrain observer can then name.
+//!
+//! So that a config can say:
 //!
 //! ```toml
 //! [[observers]]
 //! kind = "incident_report"
 //! dir = "incidents"        # resolved against the config's directory
+//!
+//! [[observers]]
+//! kind = "retrain"
+//! dispatch = { kind = "ledger", path = "retrain-jobs.ndjson" }
 //! ```
 //!
 //! For each `drift` finding it writes `dir/<model>-<version>-<signal>-<seq>.md`
@@ -20,15 +32,23 @@
 //! # Example
 //!
 //! ```
+//! use monitor_core::dispatch::DispatcherRegistry;
 //! use monitor_core::observer::ObserverRegistry;
 //! use monitor_core::registry::BuildContext;
 //!
 //! let mut registry = ObserverRegistry::new();
 //! monitor_audit_observer::register(&mut registry);
-//! let dir = std::env::temp_dir().join("incident-report-doctest");
-//! let spec = serde_json::json!({ "kind": "incident_report", "dir": dir });
-//! let observer = registry.build("observers[0]", &spec, &BuildContext::default())?;
+//! let mut dispatchers = DispatcherRegistry::new();
+//! monitor_audit_observer::register_dispatchers(&mut dispatchers);
+//! let ctx = BuildContext { dispatchers, ..Default::default() };
+//!
+//! // Nothing is written until the first event or job.
+//! let spec = serde_json::json!({ "kind": "incident_report", "dir": "incidents" });
+//! let observer = registry.build("observers[0]", &spec, &ctx)?;
 //! assert_eq!(observer.name(), "incident_report");
+//! let spec = serde_json::json!({ "kind": "ledger", "path": "retrain-jobs.ndjson" });
+//! let dispatcher = ctx.dispatchers.build("observers[1].dispatch", &spec, &ctx)?;
+//! assert_eq!(dispatcher.kind(), "ledger");
 //! # Ok::<(), monitor_core::Error>(())
 //! ```
 //!
@@ -38,20 +58,24 @@
 
 #![deny(missing_docs)]
 
+mod ledger;
+
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use monitor_core::event::{Event, EventKind, Finding, Severity};
+use monitor_core::event::{AlertKey, Event, EventKind, Finding, Severity};
 use monitor_core::observer::{Observer, ObserverRegistry};
 use monitor_core::registry::{BuildContext, parse_config};
 use monitor_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-/// The kind this crate registers.
+pub use crate::ledger::{LEDGER_KIND, LedgerDispatcher, register_dispatchers};
+
+/// The observer kind this crate registers.
 pub const KIND: &str = "incident_report";
 
 /// Registers [`KIND`] in `registry`.
@@ -78,8 +102,8 @@ struct Config {
 pub struct IncidentReporter {
     dir: PathBuf,
     min_severity: Severity,
-    /// Open reports by model name: their path and the finding that opened them.
-    open: HashMap<String, Vec<(PathBuf, Finding)>>,
+    /// Open reports by model name: their path and the alert that opened them.
+    open: HashMap<String, Vec<(PathBuf, AlertKey)>>,
 }
 
 impl IncidentReporter {
@@ -142,7 +166,7 @@ impl IncidentReporter {
             id = event.id,
         );
         fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        self.open.entry(event.key.model.clone()).or_default().push((path, finding.clone()));
+        self.open.entry(event.key.model.clone()).or_default().push((path, AlertKey::new(&event.key, finding)));
         Ok(())
     }
 
@@ -187,10 +211,10 @@ impl Observer for IncidentReporter {
             }
             EventKind::Recovered(f) => {
                 let Some(reports) = self.open.get_mut(model) else { return Ok(()) };
-                // Close the reports this recovery ends; keep the others open.
-                let (closed, still_open): (Vec<_>, Vec<_>) = std::mem::take(reports)
-                    .into_iter()
-                    .partition(|(_, opened)| opened.signal == f.signal && opened.detector == f.detector);
+                // Close the reports of the alert this recovery ends; keep the others open.
+                let ended = AlertKey::new(&event.key, f);
+                let (closed, still_open): (Vec<_>, Vec<_>) =
+                    std::mem::take(reports).into_iter().partition(|(_, opened)| *opened == ended);
                 *reports = still_open;
                 for (path, _) in closed {
                     append_line(&path, &format!("{ts}: recovered, {}", f.message))?;

@@ -25,7 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use interrupt::Interrupt;
-use model_monitor::observers::{NdjsonObserver, builtin_registry};
+use model_monitor::observers::{NdjsonObserver, builtin_dispatchers, builtin_registry};
 use model_monitor::record::Record;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
@@ -159,7 +159,12 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, BuildContext)> {
         Some(p) => (Config::load(p)?, Config::base_dir(p)),
         None => (Config::from_toml(DEFAULT_CONFIG)?, PathBuf::from(".")),
     };
-    let mut ctx = BuildContext { base_dir, detectors: builtin_detectors(), ..BuildContext::default() };
+    let mut ctx = BuildContext {
+        base_dir,
+        detectors: builtin_detectors(),
+        dispatchers: builtin_dispatchers(),
+        ..BuildContext::default()
+    };
     ctx.state_dir.clone_from(&config.engine.state_dir);
     Ok((config, ctx))
 }

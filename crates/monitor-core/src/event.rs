@@ -121,6 +121,118 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The identity of an alert: one model version's one signal, as one detector
+/// watches it.
+///
+/// Severity is not part of it: a warning that becomes a drift, and the
+/// recovery that ends it, are the same alert. Webhooks key their open alerts
+/// and repeats by it, the PagerDuty format's `dedup_key` and the Alertmanager
+/// format's `fingerprint` come from it, and the retrain scheduler merges a
+/// job's reasons by it.
+///
+/// ```
+/// # use monitor_core::event::*;
+/// # use monitor_core::record::ModelKey;
+/// # use monitor_core::signal::Signal;
+/// let finding = |severity| Finding {
+///     signal: Signal::Metric("accuracy".into()),
+///     detector: "threshold".into(),
+///     severity,
+///     statistic: 0.81,
+///     threshold: 0.9,
+///     p_value: None,
+///     message: String::new(),
+/// };
+/// let model = ModelKey::new("fraud", "v3");
+/// let warning = AlertKey::new(&model, &finding(Severity::Warning));
+/// assert_eq!(warning, AlertKey::new(&model, &finding(Severity::Drift)));
+/// assert_eq!(warning.dedup_key(), "model-monitor/fraud/v3/metrics.accuracy/threshold");
+/// assert_eq!(warning.fingerprint(), "aabbf285b8a3ea7e");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AlertKey {
+    /// The model.
+    pub model: String,
+    /// The model version.
+    pub version: String,
+    /// The signal watched, as it appears in config (`metrics.accuracy`).
+    pub signal: String,
+    /// The detector's kind (`threshold`, `ks`, ...).
+    pub detector: String,
+}
+
+impl AlertKey {
+    /// The alert of `finding` on the model version `key`.
+    pub fn new(key: &ModelKey, finding: &Finding) -> Self {
+        Self {
+            model: key.model.clone(),
+            version: key.version.clone(),
+            signal: finding.signal.to_string(),
+            detector: finding.detector.clone(),
+        }
+    }
+
+    /// The alert of a `finding` or `recovered` event; `None` for other events.
+    pub fn of(event: &Event) -> Option<Self> {
+        match &event.kind {
+            EventKind::Finding(f) | EventKind::Recovered(f) => Some(Self::new(&event.key, f)),
+            EventKind::RetrainRequested(_) | EventKind::JobStatus(_) => None,
+        }
+    }
+
+    /// A readable key, stable across releases and processes:
+    /// `model-monitor/<model>/<version>/<signal>/<detector>`. In each part,
+    /// `%` becomes `%25` and `/` becomes `%2F`, so two alerts never share a
+    /// key (names without those characters read as they are).
+    pub fn dedup_key(&self) -> String {
+        let mut key = String::from("model-monitor");
+        for part in [&self.model, &self.version, &self.signal, &self.detector] {
+            key.push('/');
+            for c in part.chars() {
+                match c {
+                    '%' => key.push_str("%25"),
+                    '/' => key.push_str("%2F"),
+                    c => key.push(c),
+                }
+            }
+        }
+        key
+    }
+
+    /// A short key, stable across releases and processes: 16 lowercase hex
+    /// digits of the 64-bit FNV-1a hash that Prometheus and Alertmanager
+    /// use for the fingerprint of a label set, here of the labels
+    /// `detector`, `model`, `signal` and `version`.
+    pub fn fingerprint(&self) -> String {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        /// Cannot occur in UTF-8, so it separates names and values unambiguously.
+        const SEPARATOR: u8 = 0xff;
+        let labels = [
+            ("detector", &self.detector),
+            ("model", &self.model),
+            ("signal", &self.signal),
+            ("version", &self.version),
+        ];
+        let mut hash = OFFSET;
+        for (name, value) in labels {
+            for &byte in
+                name.as_bytes().iter().chain([SEPARATOR].iter()).chain(value.as_bytes()).chain([SEPARATOR].iter())
+            {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        }
+        format!("{hash:016x}")
+    }
+}
+
+impl fmt::Display for AlertKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {} ({})", self.model, self.version, self.signal, self.detector)
+    }
+}
+
 /// The payload of a retrain request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainRequest {
@@ -223,6 +335,69 @@ pub struct JobUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finding(signal: &str, detector: &str, severity: Severity) -> Finding {
+        Finding {
+            signal: Signal::Metric(signal.into()),
+            detector: detector.into(),
+            severity,
+            statistic: 0.5,
+            threshold: 0.9,
+            p_value: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn alert_keys_ignore_severity_and_tell_alerts_apart() {
+        let v3 = ModelKey::new("fraud", "v3");
+        let key = AlertKey::new(&v3, &finding("accuracy", "threshold", Severity::Drift));
+        assert_eq!(key, AlertKey::new(&v3, &finding("accuracy", "threshold", Severity::Warning)));
+        let others = [
+            AlertKey::new(&ModelKey::new("fraud", "v4"), &finding("accuracy", "threshold", Severity::Drift)),
+            AlertKey::new(&ModelKey::new("churn", "v3"), &finding("accuracy", "threshold", Severity::Drift)),
+            AlertKey::new(&v3, &finding("f1", "threshold", Severity::Drift)),
+            AlertKey::new(&v3, &finding("accuracy", "ks", Severity::Drift)),
+        ];
+        for other in &others {
+            assert_ne!(&key, other);
+            assert_ne!(key.dedup_key(), other.dedup_key());
+            assert_ne!(key.fingerprint(), other.fingerprint());
+        }
+        let recovered = Event::new(
+            v3.clone(),
+            DateTime::<Utc>::UNIX_EPOCH,
+            0,
+            EventKind::Recovered(finding("accuracy", "threshold", Severity::Warning)),
+        );
+        assert_eq!(AlertKey::of(&recovered), Some(key));
+    }
+
+    #[test]
+    fn dedup_keys_cannot_be_confused_by_slashes() {
+        let f = finding("accuracy", "threshold", Severity::Drift);
+        let a = AlertKey::new(&ModelKey::new("a/b", "c"), &f);
+        let b = AlertKey::new(&ModelKey::new("a", "b/c"), &f);
+        assert_eq!(a.dedup_key(), "model-monitor/a%2Fb/c/metrics.accuracy/threshold");
+        assert_eq!(b.dedup_key(), "model-monitor/a/b%2Fc/metrics.accuracy/threshold");
+        let c = AlertKey::new(&ModelKey::new("a%2Fb", "c"), &f);
+        assert_eq!(c.dedup_key(), "model-monitor/a%252Fb/c/metrics.accuracy/threshold");
+    }
+
+    #[test]
+    fn fingerprints_are_prometheus_label_set_fingerprints() {
+        // FNV-1a 64 of "detector\xffthreshold\xffmodel\xfffraud\xff...", as
+        // `labelSetToFingerprint` of prometheus/common computes it; the
+        // empty input hashes to the FNV offset basis.
+        let key = AlertKey {
+            model: "fraud".into(),
+            version: "v3".into(),
+            signal: "metrics.accuracy".into(),
+            detector: "threshold".into(),
+        };
+        assert_eq!(key.fingerprint(), "aabbf285b8a3ea7e");
+        assert_eq!(key.fingerprint().len(), 16);
+    }
 
     #[test]
     fn events_round_trip_through_json() {

@@ -8,11 +8,10 @@
 //! no network code.
 //!
 //! **Extending model-monitor?** Depend on this crate, not on the facade: the
-//! [`Detector`](detector::Detector), [`DetectorSpec`](detector_spec::DetectorSpec)
-//! and [`Observer`](observer::Observer) traits and their registries,
-//! [`DetectorRegistry`](detector_spec::DetectorRegistry) and
-//! [`ObserverRegistry`](observer::ObserverRegistry), live here, so a new
-//! detector or observer crate needs nothing else.
+//! [`Detector`](detector::Detector), [`DetectorSpec`](detector_spec::DetectorSpec),
+//! [`Observer`](observer::Observer) and [`Dispatcher`](dispatch::Dispatcher)
+//! traits and their registries live here, so a new detector, observer or
+//! dispatcher crate needs nothing else.
 //!
 //! # Example
 //!
@@ -49,6 +48,7 @@
 pub mod correction;
 pub mod detector;
 pub mod detector_spec;
+pub mod dispatch;
 pub mod duration;
 pub mod error;
 pub mod event;

@@ -49,6 +49,10 @@ pub trait Observer: Send + 'static {
     /// Finishes the work started by earlier events (queued deliveries, running
     /// jobs) before shutdown. Events published meanwhile may still arrive
     /// through [`Observer::on_event`] after this returns.
+    ///
+    /// It runs on the engine's async runtime: await the work, never block the
+    /// thread on it. Work that may take long deserves a deadline (the retrain
+    /// scheduler's `shutdown_timeout`), past which it is cut off and reported.
     async fn flush(&mut self) -> Result<()> {
         Ok(())
     }

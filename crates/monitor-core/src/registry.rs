@@ -42,6 +42,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::detector_spec::DetectorRegistry;
+use crate::dispatch::DispatcherRegistry;
 use crate::error::{Error, Result};
 
 /// What factories may need besides their own config table.
@@ -60,6 +61,12 @@ pub struct BuildContext {
     /// `monitor_strategies::builtin_detectors()` and add your own kinds with
     /// [`DetectorRegistry::register_config`].
     pub detectors: DetectorRegistry,
+    /// The dispatchers that a retrain observer's `dispatch = { kind = ... }`
+    /// may name. Empty by default: fill it with the built-in ones
+    /// (`monitor_observers::builtin_dispatchers()`) and any of your own,
+    /// or a config with a retrain observer fails to build, naming
+    /// `observers[N].dispatch.kind`.
+    pub dispatchers: DispatcherRegistry,
 }
 
 impl BuildContext {

@@ -7,7 +7,7 @@
 //!
 //! | kind | observer | what it does |
 //! | --- | --- | --- |
-//! | `retrain` | [`RetrainScheduler`] | queues a [`RetrainJob`](monitor_core::event::RetrainJob) per `retrain_requested` event, at most one in flight per model, and hands it to a [`Dispatcher`] on a worker thread: a [`CommandDispatcher`], an [`HttpDispatcher`] (Airflow, Argo Workflows, GitHub Actions, any API) or, from code, a [`ChannelDispatcher`]; reports `job_status` events back onto the bus |
+//! | `retrain` | [`RetrainScheduler`] | queues a [`RetrainJob`](monitor_core::event::RetrainJob) per `retrain_requested` event, at most one in flight per model, and hands it to a [`Dispatcher`](monitor_core::dispatch::Dispatcher): a [`CommandDispatcher`], an [`HttpDispatcher`] (Airflow, Argo Workflows, GitHub Actions, any API), from code a [`ChannelDispatcher`], or one of your own; reports `job_status` events back onto the bus |
 //! | `webhook` | [`WebhookAlerter`] | POSTs events as our JSON, or as Slack, PagerDuty or Alertmanager expect them, with retries, grouping, deduplication and signatures |
 //! | `log` | [`LogObserver`] | one `tracing` line per event |
 //! | `file` | [`NdjsonObserver`] | one JSON line per event, to a file or any writer |
@@ -16,21 +16,28 @@
 //! [`ObserverRegistry`]; a crate of your own can register more kinds next to
 //! them (see `docs/EXTENDING.md`), depending on `monitor-core` alone.
 //!
-//! None of these observers blocks the async runtime: dispatchers run on the
-//! scheduler's threads, webhooks deliver from tasks of their own, and each
-//! observer's `flush` waits for its queued work before shutdown.
+//! The retrain observer builds its `dispatch = { kind = ... }` through the
+//! [`DispatcherRegistry`](monitor_core::dispatch::DispatcherRegistry) of its
+//! [`BuildContext`](monitor_core::registry::BuildContext):
+//! [`builtin_dispatchers`] holds the kinds `command` and `http`, and a crate
+//! of your own can register more next to them.
 //!
+//! Everything here runs on the engine's tokio runtime and only ever awaits:
+//! jobs and their child processes, HTTP requests and webhook deliveries are
+//! tasks, never threads, and each observer's `flush` waits for its queued
+//! work before shutdown without blocking the runtime.
+
 //! # Example
 //!
 //! ```
 //! use monitor_core::registry::BuildContext;
-//! use monitor_observers::builtin_registry;
+//! use monitor_observers::{builtin_dispatchers, builtin_registry};
 //!
 //! let registry = builtin_registry();
-//! let ctx = BuildContext::default();
+//! let ctx = BuildContext { dispatchers: builtin_dispatchers(), ..Default::default() };
 //! let spec = serde_json::json!({
 //!     "kind": "retrain",
-//!     "dispatch": { "kind": "command", "program": "sh", "args": ["-c", "echo {model} {job_id}"], "timeout": "10m" },
+//!     "dispatch": { "kind": "command", "program": "./retrain.sh", "args": ["{model}", "{job_id}"], "timeout": "10m" },
 //! });
 //! let scheduler = registry.build("observers[0]", &spec, &ctx)?;
 //! assert_eq!(scheduler.name(), "retrain");
@@ -39,6 +46,9 @@
 //! let spec = serde_json::json!({ "kind": "webhook", "url": "http://127.0.0.1:9000/hook", "fromat": "json" });
 //! let err = registry.build("observers[1]", &spec, &ctx).err().map(|e| e.to_string()).unwrap_or_default();
 //! assert!(err.starts_with("config error at `observers[1].fromat`: unknown field `fromat`, expected one of"));
+//! let spec = serde_json::json!({ "kind": "retrain", "dispatch": { "kind": "cron" } });
+//! let err = registry.build("observers[2]", &spec, &ctx).err().map(|e| e.to_string()).unwrap_or_default();
+//! assert_eq!(err, "config error at `observers[2].dispatch.kind`: unknown dispatcher kind `cron`; known kinds: command, http");
 //! # Ok::<(), monitor_core::Error>(())
 //! ```
 //!
@@ -51,6 +61,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod dispatch;
 pub mod file;
 pub mod log;
 pub mod retrain;
@@ -63,14 +74,18 @@ pub mod webhook;
 
 use monitor_core::observer::ObserverRegistry;
 
+pub use crate::dispatch::{
+    ChannelDispatcher, CommandDispatcher, HttpDispatcher, HttpPreset, builtin_dispatchers, register_builtin_dispatchers,
+};
 pub use crate::file::NdjsonObserver;
 pub use crate::log::LogObserver;
-pub use crate::retrain::{
-    ChannelDispatcher, CommandDispatcher, DispatchOutcome, Dispatcher, HttpDispatcher, HttpPreset, RetrainScheduler,
-};
+pub use crate::retrain::RetrainScheduler;
 pub use crate::webhook::{Format, WebhookAlerter};
 
 /// Registers the kinds `retrain`, `webhook`, `log` and `file` in `registry`.
+///
+/// The `retrain` kind builds its dispatcher through the
+/// [`DispatcherRegistry`](monitor_core::dispatch::DispatcherRegistry) of the build context; see [`builtin_dispatchers`].
 pub fn register_builtins(registry: &mut ObserverRegistry) {
     registry
         .register("retrain", |config, ctx| Ok(Box::new(RetrainScheduler::from_config(config, ctx)?)))

@@ -1,23 +1,39 @@
-//! Exponential backoff with jitter, shared by webhook deliveries and retrain jobs.
+//! How failed webhook deliveries and retrain jobs are retried: one policy,
+//! carried out by `backon`.
+//!
+//! A [`RetryPolicy`] is the config's `retry = { max_attempts, backoff,
+//! max_backoff }`; `RetryPolicy::backoff` turns it into `backon`'s
+//! exponential backoff, which the webhook sender and the retrain scheduler
+//! drive with `backon::Retryable`. Only the translation is ours: `backon`
+//! jitters a delay `d` upwards, to a random point of `[d, 2d)`, while our
+//! documented semantics are "equal jitter", a random point of the upper half
+//! of the nominal delay, never above `max_backoff`. Halving `backon`'s base
+//! and cap gives exactly that: a delay in `[nominal / 2, nominal)`.
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use monitor_core::duration::HumanDuration;
 use serde::Deserialize;
 
 /// How often and how patiently a failed delivery or dispatch is retried.
 ///
-/// The delay before retry `n` (1-based) is `backoff * 2^(n-1)`, capped at
-/// `max_backoff`, with "equal jitter": a random point in the upper half of
-/// that delay, so that many senders retrying at once spread out.
+/// The nominal delay before retry `n` (1-based) is `backoff * 2^(n-1)`,
+/// capped at `max_backoff`; the delay taken is a random point in the upper
+/// half of it ("equal jitter"), so that many senders retrying at once spread
+/// out.
 ///
 /// ```
 /// # use monitor_observers::retry::RetryPolicy;
 /// # use std::time::Duration;
-/// let policy = RetryPolicy::new(5, Duration::from_millis(100), Duration::from_secs(1));
-/// let d = policy.delay(3); // nominal 400ms
-/// assert!(d >= Duration::from_millis(200) && d <= Duration::from_millis(400));
-/// assert!(policy.delay(10) <= Duration::from_secs(1));
+/// let policy = RetryPolicy::new(4, Duration::from_millis(100), Duration::from_millis(300));
+/// let delays: Vec<Duration> = policy.delays().collect();
+/// assert_eq!(delays.len(), 3); // 4 attempts, 3 waits between them
+/// // Nominal 100ms, 200ms, then 400ms capped at 300ms.
+/// for (delay, nominal) in delays.iter().zip([100, 200, 300]) {
+///     let nominal = Duration::from_millis(nominal);
+///     assert!(*delay >= nominal / 2 && *delay <= nominal, "{delay:?}");
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -41,26 +57,22 @@ impl RetryPolicy {
         Self::new(1, Duration::ZERO, Duration::ZERO)
     }
 
-    /// The nominal (jitter-free) delay before retry `retry` (1-based).
-    pub fn nominal_delay(&self, retry: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retry.saturating_sub(1).min(31));
-        self.backoff.saturating_mul(factor).min(self.max_backoff)
+    /// The policy as `backon`'s exponential backoff with jitter: one delay
+    /// per retry, `max_attempts - 1` in all.
+    pub(crate) fn backoff(&self) -> ExponentialBuilder {
+        let retries = usize::try_from(self.max_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        ExponentialBuilder::new()
+            .with_factor(2.0)
+            .with_min_delay(self.backoff / 2)
+            .with_max_delay(self.max_backoff / 2)
+            .with_max_times(retries)
+            .with_jitter()
     }
 
-    /// The delay before retry `retry` (1-based), with jitter: between half the
-    /// nominal delay and the nominal delay.
-    pub fn delay(&self, retry: u32) -> Duration {
-        let nominal = self.nominal_delay(retry);
-        let half = nominal / 2;
-        half + half.mul_f64(random_fraction())
+    /// The delays this policy waits between attempts, jittered, in order.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        self.backoff().build()
     }
-}
-
-/// A uniformly distributed number in [0, 1), from the OS-seeded uuid generator
-/// that is already a dependency.
-fn random_fraction() -> f64 {
-    let bits = (uuid::Uuid::new_v4().as_u128() >> 64) as u64;
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The `retry = { ... }` table of an observer's config. Every key is optional;
@@ -88,29 +100,39 @@ impl RetryConfig {
 mod tests {
     use super::*;
 
+    /// The nominal delay before retry `n` (1-based), as documented.
+    fn nominal(p: &RetryPolicy, n: u32) -> Duration {
+        p.backoff.saturating_mul(2u32.saturating_pow(n - 1)).min(p.max_backoff)
+    }
+
     #[test]
-    fn delays_double_and_are_capped() {
+    fn delays_double_are_capped_and_keep_the_upper_half() {
         let p = RetryPolicy::new(10, Duration::from_millis(100), Duration::from_millis(500));
-        assert_eq!(p.nominal_delay(1), Duration::from_millis(100));
-        assert_eq!(p.nominal_delay(2), Duration::from_millis(200));
-        assert_eq!(p.nominal_delay(3), Duration::from_millis(400));
-        assert_eq!(p.nominal_delay(4), Duration::from_millis(500));
-        assert_eq!(p.nominal_delay(u32::MAX), Duration::from_millis(500));
-        for retry in 1..20 {
-            let d = p.delay(retry);
-            assert!(d >= p.nominal_delay(retry) / 2 && d <= p.nominal_delay(retry), "{d:?}");
+        for _ in 0..50 {
+            let delays: Vec<Duration> = p.delays().collect();
+            assert_eq!(delays.len(), 9);
+            for (n, d) in (1..).zip(&delays) {
+                let nominal = nominal(&p, n);
+                // `backon` computes in f32: allow a microsecond of rounding.
+                assert!(*d + Duration::from_micros(1) >= nominal / 2 && *d <= nominal, "retry {n}: {d:?}");
+            }
         }
     }
 
     #[test]
     fn jitter_varies() {
-        let p = RetryPolicy::new(3, Duration::from_secs(10), Duration::from_secs(10));
-        let delays: std::collections::HashSet<_> = (0..20).map(|_| p.delay(1)).collect();
+        let p = RetryPolicy::new(2, Duration::from_secs(10), Duration::from_secs(10));
+        let delays: std::collections::HashSet<_> = (0..20).flat_map(|_| p.delays()).collect();
         assert!(delays.len() > 1);
     }
 
     #[test]
-    fn at_least_one_attempt() {
+    fn at_least_one_attempt_and_none_retries_never() {
         assert_eq!(RetryPolicy::new(0, Duration::ZERO, Duration::ZERO).max_attempts, 1);
+        assert_eq!(RetryPolicy::none().delays().count(), 0);
+        assert_eq!(
+            RetryPolicy::new(3, Duration::ZERO, Duration::ZERO).delays().collect::<Vec<_>>(),
+            [Duration::ZERO; 2]
+        );
     }
 }

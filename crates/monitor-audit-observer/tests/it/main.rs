@@ -1,15 +1,16 @@
-//! The incident reporter, registered in code and built from config, driven
-//! without any async runtime crate: its futures never wait.
+//! The incident reporter and the ledger dispatcher, registered in code and
+//! built from config, driven without any async runtime crate: their futures
+//! never wait.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
-use monitor_audit_observer::{IncidentReporter, KIND, register};
+use monitor_audit_observer::{IncidentReporter, KIND, LEDGER_KIND, LedgerDispatcher, register, register_dispatchers};
+use monitor_core::dispatch::{DispatchOutcome, Dispatcher, DispatcherRegistry};
 use monitor_core::event::*;
 use monitor_core::observer::{Observer, ObserverRegistry};
 use monitor_core::record::ModelKey;
@@ -25,12 +26,6 @@ fn run<F: Future>(future: F) -> F::Output {
             return out;
         }
     }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("incident-report-{name}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn finding(signal: &str, severity: Severity) -> Finding {
@@ -73,10 +68,10 @@ fn incident(observer: &mut dyn Observer) {
 
 #[test]
 fn registered_in_code() {
-    let dir = temp_dir("code");
-    let mut reporter = IncidentReporter::new(&dir);
+    let dir = tempfile::tempdir().unwrap();
+    let mut reporter = IncidentReporter::new(dir.path());
     incident(&mut reporter);
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "only the drift opens a report: {files:?}");
     assert_eq!(files[0].file_name().unwrap(), "fraud-v3-metrics.accuracy-12.md");
     let text = std::fs::read_to_string(&files[0]).unwrap();
@@ -86,22 +81,20 @@ fn registered_in_code() {
     assert!(text.contains("succeeded via command (exit code 0)"), "{text}");
     assert!(text.trim_end().ends_with("- resolved"), "{text}");
     assert!(reporter.open_reports("fraud").is_empty());
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn built_from_config_by_the_registry() {
-    let dir = temp_dir("config");
+    let dir = tempfile::tempdir().unwrap();
     let mut registry = ObserverRegistry::new();
     register(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), [KIND]);
-    let ctx = BuildContext { base_dir: dir.clone(), ..BuildContext::default() };
+    let ctx = BuildContext { base_dir: dir.path().to_path_buf(), ..Default::default() };
     let spec = serde_json::json!({"kind": "incident_report", "dir": "incidents", "include_warnings": true});
     let mut observer = registry.build("observers[3]", &spec, &ctx).unwrap();
     incident(observer.as_mut());
     // With warnings included, the warning opens a report too.
-    assert_eq!(std::fs::read_dir(dir.join("incidents")).unwrap().count(), 2);
-    std::fs::remove_dir_all(dir).ok();
+    assert_eq!(std::fs::read_dir(dir.path().join("incidents")).unwrap().count(), 2);
 }
 
 #[test]
@@ -122,4 +115,77 @@ fn config_mistakes_are_named() {
         err(serde_json::json!({"kind": "incident_report", "dir": " "})),
         "config error at `observers[3].dir`: must not be empty"
     );
+}
+
+fn job(model: &str, signals: &[&str]) -> RetrainJob {
+    let request = RetrainRequest {
+        job_id: uuid::Uuid::new_v4(),
+        reasons: signals.iter().map(|s| finding(s, Severity::Drift)).collect(),
+    };
+    let event =
+        Event::new(ModelKey::new(model, "v3"), DateTime::<Utc>::UNIX_EPOCH, 7, EventKind::RetrainRequested(request));
+    RetrainJob::from_event(&event).unwrap()
+}
+
+fn ledger_registry() -> DispatcherRegistry {
+    let mut dispatchers = DispatcherRegistry::new();
+    register_dispatchers(&mut dispatchers);
+    dispatchers
+}
+
+#[test]
+fn the_ledger_is_built_from_config_and_appends_one_line_per_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let dispatchers = ledger_registry();
+    assert_eq!(dispatchers.kinds().collect::<Vec<_>>(), [LEDGER_KIND]);
+    let ctx = BuildContext { base_dir: dir.path().to_path_buf(), dispatchers, ..Default::default() };
+    let spec = serde_json::json!({"kind": "ledger", "path": "audit/jobs.ndjson"});
+    let ledger = ctx.dispatchers.build("observers[1].dispatch", &spec, &ctx).unwrap();
+    assert_eq!(ledger.kind(), "ledger");
+
+    let (first, second) = (job("fraud", &["accuracy", "f1_score"]), job("churn", &["accuracy"]));
+    for job in [&first, &second] {
+        let outcome = run(ledger.dispatch(job)).unwrap();
+        let expected = format!("appended to {}", dir.path().join("audit/jobs.ndjson").display());
+        assert_eq!(outcome, DispatchOutcome::succeeded(expected));
+    }
+
+    let text = std::fs::read_to_string(dir.path().join("audit/jobs.ndjson")).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["job_id"], first.job_id.to_string());
+    assert_eq!((lines[0]["model"].as_str(), lines[0]["version"].as_str()), (Some("fraud"), Some("v3")));
+    assert_eq!(lines[0]["reasons"], serde_json::to_value(&first.reasons).unwrap());
+    assert_eq!(lines[0]["reasons"][1]["signal"], "metrics.f1_score");
+    assert_eq!(lines[1]["job_id"], second.job_id.to_string());
+    assert_eq!(lines[1].as_object().unwrap().len(), 4, "job_id, model, version, reasons: {}", lines[1]);
+}
+
+#[test]
+fn ledger_config_mistakes_name_the_nested_key() {
+    let ctx = BuildContext { dispatchers: ledger_registry(), ..Default::default() };
+    let err = |spec: serde_json::Value| {
+        ctx.dispatchers.build("observers[1].dispatch", &spec, &ctx).err().unwrap().to_string()
+    };
+    assert_eq!(
+        err(serde_json::json!({"kind": "ledger", "path": "x", "pth": "y"})),
+        "config error at `observers[1].dispatch.pth`: unknown field `pth`, expected `path`"
+    );
+    assert_eq!(
+        err(serde_json::json!({"kind": "ledger", "path": ""})),
+        "config error at `observers[1].dispatch.path`: must not be empty"
+    );
+    assert_eq!(
+        err(serde_json::json!({"kind": "ledgr", "path": "x"})),
+        "config error at `observers[1].dispatch.kind`: unknown dispatcher kind `ledgr`; known kinds: ledger"
+    );
+}
+
+#[test]
+fn a_ledger_that_cannot_be_written_is_an_error_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be.
+    let ledger = LedgerDispatcher::new(dir.path());
+    let err = run(ledger.dispatch(&job("fraud", &["accuracy"]))).unwrap_err().to_string();
+    assert!(err.contains("appending to"), "{err}");
 }

@@ -1,15 +1,19 @@
 //! The two tasks behind a webhook: a router that groups, a sender that POSTs.
+//!
+//! The sender retries with `backon`; `Retry-After` replaces the backoff's
+//! delay through its `adjust` hook, never adding an attempt.
 
 use std::time::Duration;
 
+use backon::Retryable;
 use monitor_core::event::{Event, EventKind};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::WebhookStats;
-use super::format::{Format, Notification, RenderContext, Renderer, hex};
+use super::format::{Format, Notification, RenderContext, Renderer};
+use super::stats::WebhookStats;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
@@ -136,7 +140,7 @@ async fn send_all(mut outbox: mpsc::Receiver<Out>, delivery: Delivery) {
                     match serde_json::to_vec(&body) {
                         Ok(bytes) => delivery.post(bytes).await,
                         Err(e) => {
-                            WebhookStats::add(&delivery.stats.inner.failed);
+                            delivery.stats.count_failed();
                             tracing::warn!(observer = %delivery.name, "could not serialise a notification: {e}");
                         }
                     }
@@ -149,56 +153,83 @@ async fn send_all(mut outbox: mpsc::Receiver<Out>, delivery: Delivery) {
     }
 }
 
+/// Why an attempt at delivering failed.
+#[derive(Debug)]
+struct Failure {
+    problem: String,
+    retryable: bool,
+    /// The receiver's `Retry-After`, if it sent one.
+    retry_after: Option<Duration>,
+}
+
 impl Delivery {
     /// POSTs `body`, retrying as the policy says. Counts the outcome.
     async fn post(&self, body: Vec<u8>) {
         let signature = self.secret.as_ref().map(|s| sign(s, &body));
         let max = self.retry.max_attempts;
-        for attempt in 1..=max {
-            let mut request =
-                self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json").body(body.clone());
-            if let Some(signature) = &signature {
-                request = request.header(self.signature_header.as_str(), signature.as_str());
+        let mut attempt = 0;
+        let result = (|| {
+            attempt += 1;
+            self.attempt(&body, signature.as_deref())
+        })
+        .retry(self.retry.backoff())
+        .when(|f: &Failure| f.retryable)
+        // `Retry-After` replaces the backoff's delay; once the backoff has
+        // no delay left, there is no attempt left either.
+        .adjust(|f: &Failure, delay| delay.map(|d| f.retry_after.map_or(d, |wait| wait.min(MAX_RETRY_AFTER))))
+        .notify(|f: &Failure, delay: Duration| {
+            self.stats.count_retry();
+            tracing::warn!(
+                observer = %self.name,
+                receiver = %self.origin,
+                "webhook delivery failed: {}; retrying in {delay:?}",
+                f.problem
+            );
+        })
+        .await;
+        match result {
+            Ok(()) => {
+                self.stats.count_delivered();
+                tracing::debug!(observer = %self.name, receiver = %self.origin, attempt, "delivered");
             }
-            if let Some(token) = &self.token {
-                request = request.bearer_auth(token.expose());
-            }
-            let (retryable, retry_after, problem) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(response.headers());
-                    // Read the body so that the connection can be reused.
-                    let _ = response.bytes().await;
-                    if status.is_success() {
-                        WebhookStats::add(&self.stats.inner.delivered);
-                        tracing::debug!(observer = %self.name, receiver = %self.origin, %status, attempt, "delivered");
-                        return;
-                    }
-                    let retryable = status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error();
-                    (retryable, retry_after, format!("HTTP {status}"))
-                }
-                Err(e) => (true, None, crate::describe_request_error(&e)),
-            };
-            if !retryable || attempt == max {
-                WebhookStats::add(&self.stats.inner.failed);
-                let why = if retryable { format!("after {attempt} attempts") } else { "not retryable".to_owned() };
+            Err(f) => {
+                self.stats.count_failed();
+                let why =
+                    if f.retryable { format!("after {attempt} of {max} attempts") } else { "not retryable".to_owned() };
                 tracing::warn!(
                     observer = %self.name,
                     receiver = %self.origin,
                     attempt,
-                    "webhook delivery failed: {problem}; {why}, giving up"
+                    "webhook delivery failed: {}; {why}, giving up",
+                    f.problem
                 );
-                return;
             }
-            WebhookStats::add(&self.stats.inner.retries);
-            let delay = retry_after.map_or_else(|| self.retry.delay(attempt), |d| d.min(MAX_RETRY_AFTER));
-            tracing::warn!(
-                observer = %self.name,
-                receiver = %self.origin,
-                attempt,
-                "webhook delivery failed: {problem}; retrying in {delay:?}"
-            );
-            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One POST of `body`.
+    async fn attempt(&self, body: &[u8], signature: Option<&str>) -> Result<(), Failure> {
+        let mut request =
+            self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json").body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header(self.signature_header.as_str(), signature);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = retry_after(response.headers());
+                // Read the body so that the connection can be reused.
+                let _ = response.bytes().await;
+                if status.is_success() {
+                    return Ok(());
+                }
+                let retryable = status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error();
+                Err(Failure { problem: format!("HTTP {status}"), retryable, retry_after })
+            }
+            Err(e) => Err(Failure { problem: crate::describe_request_error(&e), retryable: true, retry_after: None }),
         }
     }
 }
@@ -212,6 +243,15 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = at.signed_duration_since(chrono::Utc::now());
     Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Lower-case hex digits of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// `sha256=<hex of HMAC-SHA256(secret, body)>`.

@@ -3,12 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use monitor_core::event::{Event, EventKind, Finding, JobStatus, Severity};
+use monitor_core::event::{AlertKey, Event, EventKind, Finding, JobStatus, Severity};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
-use sha2::{Digest, Sha256};
 
-use super::{EventType, MAX_OPEN_ALERTS};
+use super::admission::{EventType, MAX_OPEN_ALERTS};
 use crate::secret::Secret;
 
 /// PagerDuty's Events API v2 endpoint, the default URL of that format.
@@ -29,13 +28,13 @@ pub enum Format {
     Slack,
     /// PagerDuty Events API v2: a `trigger` per finding and a `resolve` per
     /// recovery, with a `dedup_key` stable per model, version, signal and
-    /// detector. Drift maps to severity `critical`, warning to `warning`.
+    /// detector ([`AlertKey::dedup_key`]). Drift maps to severity `critical`, warning to `warning`.
     /// Only findings and recoveries are sent.
     Pagerduty,
     /// The Alertmanager webhook envelope, version 4: findings of one model go
     /// out as one group of `alerts[]`, firing or resolved. An alert's
-    /// `fingerprint` is stable per model, version, signal and detector; its
-    /// `severity` label may change. Only findings and recoveries are sent.
+    /// `fingerprint` is stable per model, version, signal and detector
+    /// ([`AlertKey::fingerprint`]); its `severity` label may change. Only findings and recoveries are sent.
     Alertmanager,
 }
 
@@ -91,12 +90,12 @@ pub(crate) struct RenderContext {
 }
 
 /// Renders notifications; keeps the start time of firing Alertmanager
-/// alerts, by fingerprint, for the `startsAt` of their later updates and of
-/// their resolve. An entry goes with its resolve, and there are at most
+/// alerts, by alert, for the `startsAt` of their later updates and of their
+/// resolve. An entry goes with its resolve, and there are at most
 /// [`MAX_OPEN_ALERTS`] of them.
 #[derive(Debug, Default)]
 pub(crate) struct Renderer {
-    started: HashMap<String, DateTime<Utc>>,
+    started: HashMap<AlertKey, DateTime<Utc>>,
 }
 
 impl Renderer {
@@ -119,10 +118,10 @@ impl Renderer {
         }
     }
 
-    /// The start of the alert `fingerprint`, which fires at `at`: kept from
-    /// its first firing, so that a change of severity keeps its start.
-    fn start(&mut self, fingerprint: &str, at: DateTime<Utc>) -> DateTime<Utc> {
-        if let Some(start) = self.started.get(fingerprint) {
+    /// The start of `alert`, which fires at `at`: kept from its first
+    /// firing, so that a change of severity keeps its start.
+    fn start(&mut self, alert: &AlertKey, at: DateTime<Utc>) -> DateTime<Utc> {
+        if let Some(start) = self.started.get(alert) {
             return *start;
         }
         if self.started.len() >= MAX_OPEN_ALERTS {
@@ -132,7 +131,7 @@ impl Renderer {
                 tracing::debug!("{MAX_OPEN_ALERTS} alerts firing: forgetting the start of the oldest");
             }
         }
-        self.started.insert(fingerprint.to_owned(), at);
+        self.started.insert(alert.clone(), at);
         at
     }
 
@@ -147,12 +146,10 @@ impl Renderer {
                 _ => continue,
             };
             let labels = alert_labels(event, finding);
-            let fingerprint = fingerprint(event, finding);
-            let starts_at = if firing {
-                self.start(&fingerprint, event.ts)
-            } else {
-                self.started.remove(&fingerprint).unwrap_or(event.ts)
-            };
+            let alert = AlertKey::new(&event.key, finding);
+            let fingerprint = alert.fingerprint();
+            let starts_at =
+                if firing { self.start(&alert, event.ts) } else { self.started.remove(&alert).unwrap_or(event.ts) };
             let mut annotations = BTreeMap::new();
             annotations.insert("summary".to_owned(), summary(event, finding));
             annotations.insert("description".to_owned(), finding.message.clone());
@@ -228,32 +225,6 @@ fn alert_labels(event: &Event, f: &Finding) -> BTreeMap<String, String> {
     ])
 }
 
-/// The 16-hex-digit fingerprint of an alert, as Alertmanager gives: a hash of
-/// its identity labels (`alertname`, `model`, `version`, `signal`,
-/// `detector`). `severity` is left out: it is a label that changes on the
-/// same alert, so a warning that becomes a drift, and its recovery, keep one
-/// fingerprint.
-fn fingerprint(event: &Event, f: &Finding) -> String {
-    let mut labels = alert_labels(event, f);
-    labels.remove("severity");
-    let mut hasher = Sha256::new();
-    for (k, v) in &labels {
-        hasher.update(k.as_bytes());
-        hasher.update([0xff]);
-        hasher.update(v.as_bytes());
-        hasher.update([0xff]);
-    }
-    hex(&hasher.finalize()[..8])
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// The pairs that every map in `sets` has.
 fn common(sets: &[BTreeMap<String, String>]) -> BTreeMap<String, String> {
     let Some((first, rest)) = sets.split_first() else { return BTreeMap::new() };
@@ -264,11 +235,10 @@ fn common(sets: &[BTreeMap<String, String>]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The PagerDuty `dedup_key` of a finding: stable per model, version, signal
-/// and detector, so that its resolve closes the same alert.
+/// The PagerDuty `dedup_key` of a finding: its alert's, so that its resolve
+/// closes the same incident; cut at PagerDuty's limit of 255 bytes.
 pub(crate) fn dedup_key(event: &Event, f: &Finding) -> String {
-    let key = format!("model-monitor/{}/{}/{}/{}", event.key.model, event.key.version, f.signal, f.detector);
-    truncate(&key, 255)
+    truncate(&AlertKey::new(&event.key, f).dedup_key(), 255)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -426,17 +396,31 @@ mod tests {
 
     #[test]
     fn fingerprints_are_stable_per_alert_whatever_its_severity() {
-        let e = event(EventKind::Finding(finding(Severity::Drift)));
-        let drift = fingerprint(&e, &finding(Severity::Drift));
-        assert_eq!(drift, fingerprint(&e, &finding(Severity::Drift)));
-        assert_eq!(drift, fingerprint(&e, &finding(Severity::Warning)));
+        let mut r = Renderer::default();
+        let mut fingerprint = |e: Event| {
+            let body = r.alertmanager("am", &[e]).unwrap();
+            body["alerts"][0]["fingerprint"].as_str().unwrap().to_owned()
+        };
+        let drift = fingerprint(event(EventKind::Finding(finding(Severity::Drift))));
+        assert_eq!(drift, fingerprint(event(EventKind::Finding(finding(Severity::Warning)))));
+        assert_eq!(drift, fingerprint(event(EventKind::Recovered(finding(Severity::Warning)))));
         assert_eq!(drift.len(), 16);
         let mut other = finding(Severity::Drift);
         other.detector = "ks".into();
-        assert_ne!(drift, fingerprint(&e, &other));
-        let mut v4 = e.clone();
+        assert_ne!(drift, fingerprint(event(EventKind::Finding(other))));
+        let mut v4 = event(EventKind::Finding(finding(Severity::Drift)));
         v4.key.version = "v4".into();
-        assert_ne!(drift, fingerprint(&v4, &finding(Severity::Drift)));
+        assert_ne!(drift, fingerprint(v4));
+    }
+
+    #[test]
+    fn pagerduty_dedup_keys_are_the_alert_key_cut_at_255_bytes() {
+        let e = event(EventKind::Finding(finding(Severity::Drift)));
+        assert_eq!(dedup_key(&e, &finding(Severity::Warning)), "model-monitor/fraud/v3/metrics.accuracy/threshold");
+        let mut long = e.clone();
+        long.key.model = "é".repeat(200);
+        let key = dedup_key(&long, &finding(Severity::Drift));
+        assert!(key.len() <= 255 && key.starts_with("model-monitor/éé"), "{key}");
     }
 
     #[test]

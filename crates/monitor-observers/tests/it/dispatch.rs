@@ -3,24 +3,25 @@
 
 use std::time::Duration;
 
+use monitor_core::dispatch::{DispatchOutcome, Dispatcher};
 use monitor_core::event::{JobStatus, RetrainJob};
 use monitor_core::observer::Observer;
-use monitor_core::registry::BuildContext;
-use monitor_observers::retrain::{DispatchOutcome, Dispatcher, HttpDispatcher, HttpPreset, RetrainScheduler};
+use monitor_observers::dispatch::{HttpDispatcher, HttpPreset};
+use monitor_observers::retrain::RetrainScheduler;
 use monitor_observers::retry::RetryPolicy;
 use monitor_observers::secret::Secret;
 use monitor_observers::testing::{Request, WebhookReceiver};
 use serde_json::json;
 
-use crate::support::{Published, retrain_event};
+use crate::support::{Published, ctx, retrain_event};
 
 fn job() -> RetrainJob {
     RetrainJob::from_event(&retrain_event("fraud", "accuracy").1).unwrap()
 }
 
-/// Runs one dispatch off the test's runtime, as the scheduler's worker does.
-async fn dispatch(mut dispatcher: HttpDispatcher, job: RetrainJob) -> DispatchOutcome {
-    tokio::task::spawn_blocking(move || dispatcher.dispatch(&job).unwrap()).await.unwrap()
+/// Runs one dispatch on the test's runtime, as the scheduler does.
+async fn dispatch(dispatcher: HttpDispatcher, job: RetrainJob) -> DispatchOutcome {
+    dispatcher.dispatch(&job).await.unwrap()
 }
 
 fn only(requests: Vec<Request>) -> Request {
@@ -174,9 +175,8 @@ async fn the_scheduler_retries_a_failing_engine_with_backoff() {
     let receiver = WebhookReceiver::start().await.unwrap();
     receiver.respond_with(vec![502, 503]);
     let dispatcher = HttpDispatcher::new(&receiver.url(), HttpPreset::Airflow { dag_id: "d".into() }).unwrap();
-    let mut scheduler = RetrainScheduler::builder()
+    let mut scheduler = RetrainScheduler::builder(dispatcher)
         .retry(RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(50)))
-        .dispatcher(dispatcher)
         .build();
     let published = Published::default();
     scheduler.attach(std::sync::Arc::new(published.clone()));
@@ -200,8 +200,7 @@ async fn built_from_config_with_a_token_from_the_environment() {
     let spec = json!({"kind": "retrain", "dispatch": {
         "kind": "http", "preset": "github", "url": receiver.url(), "owner": "acme", "repo": "models",
         "workflow": "retrain.yml", "ref": "main", "token_env": "PATH", "timeout": "5s"}});
-    let mut scheduler =
-        monitor_observers::builtin_registry().build("observers[0]", &spec, &BuildContext::default()).unwrap();
+    let mut scheduler = monitor_observers::builtin_registry().build("observers[0]", &spec, &ctx()).unwrap();
     scheduler.on_event(&retrain_event("fraud", "accuracy").1).await.unwrap();
     scheduler.flush().await.unwrap();
     let r = only(receiver.requests());
@@ -212,7 +211,7 @@ async fn built_from_config_with_a_token_from_the_environment() {
 fn config_errors_name_the_key() {
     let build = |dispatch: serde_json::Value| {
         let spec = json!({"kind": "retrain", "dispatch": dispatch});
-        match monitor_observers::builtin_registry().build("observers[2]", &spec, &BuildContext::default()) {
+        match monitor_observers::builtin_registry().build("observers[2]", &spec, &ctx()) {
             Ok(_) => panic!("expected an error for {spec}"),
             Err(e) => e.to_string(),
         }
@@ -230,4 +229,20 @@ fn config_errors_name_the_key() {
     assert!(err.starts_with("config error at `observers[2].dispatch.url`: invalid URL"), "{err}");
     let err = build(json!({"kind": "http", "preset": "airflow", "url": "http://x/", "dag": "d"}));
     assert!(err.contains("unknown field `dag`"), "{err}");
+    let err = build(json!({"kind": "http", "preset": "airflow", "url": "http://x/", "dag_id": " "}));
+    assert_eq!(err, "config error at `observers[2].dispatch.dag_id`: must not be empty");
+    let err = build(json!({"kind": "http", "preset": "generic", "url": "http://x/", "method": "GE T"}));
+    assert_eq!(err, "config error at `observers[2].dispatch.method`: `GE T` is not an HTTP method");
+}
+
+#[tokio::test]
+async fn a_hanging_engine_times_out_and_is_retried() {
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.push_response(monitor_observers::testing::Response::hang());
+    let dispatcher = HttpDispatcher::new(&receiver.url(), HttpPreset::Airflow { dag_id: "d".into() })
+        .unwrap()
+        .timeout(Duration::from_millis(200));
+    let outcome = dispatch(dispatcher, job()).await;
+    assert!(matches!(outcome, DispatchOutcome::Failed { retryable: true, .. }), "{outcome:?}");
+    assert!(outcome.detail().contains("timed out"), "{}", outcome.detail());
 }

@@ -3,11 +3,10 @@ use std::sync::{Arc, Mutex};
 
 use monitor_core::event::{Event, Severity};
 use monitor_core::observer::Observer;
-use monitor_core::registry::BuildContext;
 use monitor_observers::builtin_registry;
 use monitor_observers::file::NdjsonObserver;
 
-use crate::support::{finding_event, retrain_event, temp_dir};
+use crate::support::{ctx_in, finding_event, retrain_event};
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -38,15 +37,14 @@ async fn one_json_event_per_line() {
 
 #[tokio::test]
 async fn file_kind_creates_parents_and_appends() {
-    let dir = temp_dir("file");
-    let ctx = BuildContext { base_dir: dir.clone(), ..BuildContext::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx_in(dir.path());
     let spec = serde_json::json!({"kind": "file", "path": "out/events.ndjson"});
     for _ in 0..2 {
         let mut observer = builtin_registry().build("observers[0]", &spec, &ctx).unwrap();
         observer.on_event(&finding_event("fraud", "accuracy", Severity::Drift)).await.unwrap();
         observer.flush().await.unwrap();
     }
-    let text = std::fs::read_to_string(dir.join("out/events.ndjson")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("out/events.ndjson")).unwrap();
     assert_eq!(text.lines().count(), 2);
-    std::fs::remove_dir_all(dir).ok();
 }

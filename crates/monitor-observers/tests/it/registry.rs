@@ -1,10 +1,13 @@
+use monitor_core::dispatch::DispatcherRegistry;
 use monitor_core::observer::ObserverRegistry;
 use monitor_core::registry::BuildContext;
-use monitor_observers::{builtin_registry, register_builtins};
+use monitor_observers::{builtin_registry, register_builtin_dispatchers, register_builtins};
 use serde_json::json;
 
+use crate::support::{ctx, ctx_in};
+
 fn build_err(spec: serde_json::Value) -> String {
-    match builtin_registry().build("observers[0]", &spec, &BuildContext::default()) {
+    match builtin_registry().build("observers[0]", &spec, &ctx()) {
         Ok(observer) => panic!("expected an error, built {}", observer.name()),
         Err(e) => e.to_string(),
     }
@@ -15,8 +18,8 @@ async fn builds_each_builtin_kind() {
     let mut registry = ObserverRegistry::new();
     register_builtins(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "log", "retrain", "webhook"]);
-    let dir = crate::support::temp_dir("registry");
-    let ctx = BuildContext { base_dir: dir.clone(), ..BuildContext::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx_in(dir.path());
     for (spec, name) in [
         (json!({"kind": "log"}), "log"),
         (json!({"kind": "file", "path": "events.ndjson"}), "file"),
@@ -29,14 +32,33 @@ async fn builds_each_builtin_kind() {
             "ops",
         ),
         (
-            json!({"kind": "retrain", "queue": 8, "dispatch": {"kind": "command", "program": "sh", "args": ["-c", "./retrain.sh {model} {version} {job_id}"], "timeout": "10m"}}),
+            json!({"kind": "retrain", "queue": 8, "dispatch": {"kind": "command", "program": "./retrain.sh", "args": ["{model}", "{version}", "{job_id}"], "timeout": "10m"}}),
+            "retrain",
+        ),
+        (
+            json!({"kind": "retrain", "max_concurrent": 2, "shutdown_timeout": "1m", "dispatch": {"kind": "http", "preset": "airflow", "url": "http://127.0.0.1:8080", "dag_id": "retrain"}}),
             "retrain",
         ),
     ] {
         let observer = registry.build("observers[0]", &spec, &ctx).unwrap_or_else(|e| panic!("{spec}: {e}"));
         assert_eq!(observer.name(), name);
     }
-    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_builtin_dispatchers_are_command_and_http() {
+    let mut dispatchers = DispatcherRegistry::new();
+    register_builtin_dispatchers(&mut dispatchers);
+    assert_eq!(dispatchers.kinds().collect::<Vec<_>>(), ["command", "http"]);
+    assert_eq!(monitor_observers::builtin_dispatchers().kinds().collect::<Vec<_>>(), ["command", "http"]);
+}
+
+#[test]
+fn retrain_observers_need_dispatchers_in_the_build_context() {
+    let spec = json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh"}});
+    let err = builtin_registry().build("observers[1]", &spec, &BuildContext::default()).err().unwrap().to_string();
+    assert!(err.starts_with("config error at `observers[1].dispatch.kind`: no dispatcher kind is registered"), "{err}");
+    assert!(builtin_registry().build("observers[1]", &spec, &ctx()).is_ok());
 }
 
 #[test]
@@ -57,7 +79,9 @@ fn unknown_keys_are_named() {
     let err = build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh"}, "queu": 3}));
     assert!(err.contains("unknown field `queu`"), "{err}");
     let err = build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh", "timeot": "1s"}}));
-    assert!(err.starts_with("config error at `observers[0].dispatch`: unknown field `timeot`"), "{err}");
+    assert!(err.starts_with("config error at `observers[0].dispatch.timeot`: unknown field `timeot`"), "{err}");
+    let err = build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh", "env": {"A": 1}}}));
+    assert!(err.starts_with("config error at `observers[0].dispatch.env.A`: invalid type"), "{err}");
     let err = build_err(json!({"kind": "log", "level": "debug"}));
     assert!(err.contains("unknown field `level`"), "{err}");
     let err = build_err(json!({"kind": "file"}));
@@ -67,8 +91,12 @@ fn unknown_keys_are_named() {
 #[test]
 fn unknown_dispatch_kinds_and_formats_list_the_known_ones() {
     let err = build_err(json!({"kind": "retrain", "dispatch": {"kind": "cron"}}));
-    assert!(err.starts_with("config error at `observers[0].dispatch`: unknown variant `cron`"), "{err}");
-    assert!(err.contains("known dispatch kinds: command"), "{err}");
+    assert_eq!(
+        err,
+        "config error at `observers[0].dispatch.kind`: unknown dispatcher kind `cron`; known kinds: command, http"
+    );
+    let err = build_err(json!({"kind": "retrain", "dispatch": {"program": "sh"}}));
+    assert_eq!(err, "config error at `observers[0].dispatch.kind`: is required");
     let err = build_err(json!({"kind": "webhook", "url": "http://127.0.0.1:9000/", "format": "xml"}));
     assert!(
         err.contains("unknown variant `xml`, expected one of `json`, `slack`, `pagerduty`, `alertmanager`"),
@@ -134,7 +162,7 @@ fn keys_that_would_do_nothing_are_config_errors() {
         assert_eq!(build_err(spec), expected);
     }
     // The same keys where they do something are fine; so is a zero wait.
-    let ctx = BuildContext::default();
+    let ctx = ctx();
     for spec in [
         json!({"kind": "webhook", "format": "pagerduty", "routing_key_env": "PATH", "source": "ml-prod", "group_wait": "0s"}),
         json!({"kind": "webhook", "url": hook, "secret_env": "PATH", "signature_header": "X-Signature", "group_wait": "0s"}),

@@ -1,39 +1,55 @@
+//! The retrain scheduler against real child processes and scripted
+//! dispatchers. Most tests run on a current-thread runtime: that a job
+//! started there ends, and `flush` returns, shows that nothing blocks the
+//! runtime's one thread.
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use async_trait::async_trait;
 use monitor_core::Result;
+use monitor_core::dispatch::{DispatchOutcome, Dispatcher};
 use monitor_core::event::{Event, EventKind, JobStatus, RetrainJob};
 use monitor_core::observer::{EventPublisher, Observer};
-use monitor_observers::retrain::{ChannelDispatcher, CommandDispatcher, DispatchOutcome, Dispatcher, RetrainScheduler};
+use monitor_observers::dispatch::{ChannelDispatcher, CommandDispatcher};
+use monitor_observers::retrain::RetrainScheduler;
 use monitor_observers::retry::RetryPolicy;
-
+use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
-use crate::support::{Published, retrain_event, temp_dir};
+use crate::support::{Published, retrain_event};
+
+const WAIT: Duration = Duration::from_secs(10);
 
 /// A dispatcher that reports each job it starts and waits for a release.
 struct Gated {
-    started: Sender<RetrainJob>,
-    release: Receiver<()>,
+    started: mpsc::UnboundedSender<RetrainJob>,
+    release: Arc<Semaphore>,
 }
 
+#[async_trait]
 impl Dispatcher for Gated {
     fn kind(&self) -> &str {
         "gated"
     }
 
-    fn dispatch(&mut self, job: &RetrainJob) -> Result<DispatchOutcome> {
+    async fn dispatch(&self, job: &RetrainJob) -> Result<DispatchOutcome> {
         self.started.send(job.clone()).unwrap();
-        self.release.recv_timeout(Duration::from_secs(30)).unwrap();
+        self.release.acquire().await.unwrap().forget();
         Ok(DispatchOutcome::succeeded("released"))
     }
 }
 
-fn gated() -> (Gated, Receiver<RetrainJob>, Sender<()>) {
-    let (started, started_rx) = crossbeam_channel::unbounded();
-    let (release_tx, release) = crossbeam_channel::unbounded();
-    (Gated { started, release }, started_rx, release_tx)
+/// A gated dispatcher, the jobs it starts, and its release (one permit per job).
+fn gated() -> (Gated, mpsc::UnboundedReceiver<RetrainJob>, Arc<Semaphore>) {
+    let (started, started_rx) = mpsc::unbounded_channel();
+    let release = Arc::new(Semaphore::new(0));
+    (Gated { started, release: Arc::clone(&release) }, started_rx, release)
+}
+
+async fn next(started: &mut mpsc::UnboundedReceiver<RetrainJob>) -> RetrainJob {
+    tokio::time::timeout(WAIT, started.recv()).await.unwrap().unwrap()
 }
 
 fn attached(scheduler: &mut RetrainScheduler) -> Published {
@@ -42,14 +58,23 @@ fn attached(scheduler: &mut RetrainScheduler) -> Published {
     published
 }
 
+fn detail_of(published: &Published, job: Uuid, status: JobStatus) -> String {
+    published
+        .statuses()
+        .into_iter()
+        .find(|(id, s, _)| *id == job && *s == status)
+        .and_then(|(_, _, detail)| detail)
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn command_dispatcher_really_runs_the_job() {
-    let dir = temp_dir("command");
+    let dir = tempfile::tempdir().unwrap();
     let script =
         r#"echo "$1 $2 $3" > "$3.args"; cat > "$3.stdin"; printf %s "$MODEL_MONITOR_JOB" > "$3.env"; echo ran"#;
     let dispatcher = CommandDispatcher::new("sh")
         .args(["-c", script, "retrain", "{model}", "{version}", "{job_id}"])
-        .current_dir(&dir);
+        .current_dir(dir.path());
     let mut scheduler = RetrainScheduler::new(dispatcher);
     let published = attached(&mut scheduler);
     let (job_id, event) = retrain_event("fraud", "accuracy");
@@ -57,105 +82,152 @@ async fn command_dispatcher_really_runs_the_job() {
     scheduler.on_event(&event).await.unwrap();
     scheduler.flush().await.unwrap();
 
-    let args = std::fs::read_to_string(dir.join(format!("{job_id}.args"))).unwrap();
-    assert_eq!(args.trim(), format!("fraud v3 {job_id}"));
-    let stdin: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{job_id}.stdin"))).unwrap()).unwrap();
+    let read = |ext: &str| std::fs::read_to_string(dir.path().join(format!("{job_id}.{ext}"))).unwrap();
+    assert_eq!(read("args").trim(), format!("fraud v3 {job_id}"));
+    let stdin: serde_json::Value = serde_json::from_str(&read("stdin")).unwrap();
     assert_eq!(stdin["job_id"], job_id.to_string());
     assert_eq!(stdin["model"], "fraud");
     assert_eq!(stdin["reasons"][0]["signal"], "metrics.accuracy");
-    let env: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{job_id}.env"))).unwrap()).unwrap();
+    let env: serde_json::Value = serde_json::from_str(&read("env")).unwrap();
     assert_eq!(env, stdin);
 
     assert_eq!(published.statuses_of(job_id), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Succeeded]);
+    assert_eq!(detail_of(&published, job_id, JobStatus::Succeeded), "exit code 0");
     let events = published.events();
     assert!(events.iter().all(|e| e.key.model == "fraud" && e.key.version == "v3" && e.seq == 7));
     assert_eq!(scheduler.stats().succeeded(), 1);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn reason_placeholder_and_failing_exit_codes() {
-    let dir = temp_dir("reason");
+    let dir = tempfile::tempdir().unwrap();
     let dispatcher = CommandDispatcher::new("sh")
         .args(["-c", r#"echo "$1" > reason.txt; exit 3"#, "retrain", "{reason}"])
-        .current_dir(&dir);
-    let mut scheduler = RetrainScheduler::builder()
+        .current_dir(dir.path());
+    let mut scheduler = RetrainScheduler::builder(dispatcher)
         .retry(RetryPolicy::new(2, Duration::from_millis(10), Duration::from_millis(10)))
-        .dispatcher(dispatcher)
         .build();
     let published = attached(&mut scheduler);
     let (job_id, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
     scheduler.flush().await.unwrap();
 
-    assert_eq!(std::fs::read_to_string(dir.join("reason.txt")).unwrap().trim(), "metrics.accuracy threshold drift");
+    let reason = std::fs::read_to_string(dir.path().join("reason.txt")).unwrap();
+    assert_eq!(reason.trim(), "metrics.accuracy threshold drift");
     assert_eq!(
         published.statuses_of(job_id),
         [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Dispatched, JobStatus::Failed]
     );
     let (_, _, detail) = published.statuses().pop().unwrap();
     assert_eq!(detail.as_deref(), Some("exit code 3 (attempt 2 of 2)"));
+    let attempts: Vec<String> = published
+        .statuses()
+        .into_iter()
+        .filter(|(_, s, _)| *s == JobStatus::Dispatched)
+        .filter_map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(attempts, ["attempt 1 of 2", "attempt 2 of 2"]);
     assert_eq!(scheduler.stats().failed(), 1);
     assert_eq!(scheduler.stats().attempts(), 2);
-    std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn a_command_that_times_out_is_killed_with_its_children() {
-    let dir = temp_dir("timeout");
-    let mut dispatcher = CommandDispatcher::new("sh")
-        .args(["-c", "sleep 30 & echo $! > child.pid; echo $$ > shell.pid; wait"])
-        .current_dir(&dir)
-        .timeout(Duration::from_millis(300));
-    let (_, event) = retrain_event("fraud", "accuracy");
-    let job = RetrainJob::from_event(&event).unwrap();
-
-    let started = Instant::now();
-    let outcome = dispatcher.dispatch(&job).unwrap();
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
-    assert!(!outcome.is_success());
-    assert!(outcome.detail().starts_with("timed out after 300ms"), "{}", outcome.detail());
-
-    for file in ["shell.pid", "child.pid"] {
-        let pid = std::fs::read_to_string(dir.join(file)).unwrap().trim().to_owned();
-        assert!(gone(&pid), "{file} {pid} still runs");
+/// Reads a pid that a script wrote, waiting until it is there.
+async fn pid_in(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(pid) = std::fs::read_to_string(path) {
+            if pid.ends_with('\n') {
+                return pid.trim().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Whether the process is gone (or a zombie waiting for its new parent).
-fn gone(pid: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+async fn gone(pid: &str) -> bool {
+    let deadline = Instant::now() + WAIT;
     loop {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => return true,
             Ok(stat) if stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z')) => return true,
             Ok(_) if Instant::now() > deadline => return false,
-            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
 }
 
-#[test]
-fn a_missing_program_fails_without_retry() {
-    let mut dispatcher = CommandDispatcher::new("/nonexistent/retrain-program");
+/// A script that starts a child in the background, writes both pids and waits.
+const TWO_PROCESSES: &str = "sleep 30 & echo $! > child.pid; echo $$ > shell.pid; wait";
+
+#[tokio::test]
+async fn a_command_that_times_out_is_killed_with_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough for the shell to write both pids, even on a busy machine.
+    let dispatcher = CommandDispatcher::new("sh")
+        .args(["-c", TWO_PROCESSES])
+        .current_dir(dir.path())
+        .timeout(Duration::from_secs(2));
     let (_, event) = retrain_event("fraud", "accuracy");
-    let outcome = dispatcher.dispatch(&RetrainJob::from_event(&event).unwrap()).unwrap();
+    let job = RetrainJob::from_event(&event).unwrap();
+
+    let outcome = dispatcher.dispatch(&job).await.unwrap();
+    assert!(matches!(outcome, DispatchOutcome::Failed { retryable: true, .. }), "{outcome:?}");
+    assert!(outcome.detail().starts_with("timed out after 2s"), "{}", outcome.detail());
+
+    for file in ["shell.pid", "child.pid"] {
+        let pid = pid_in(&dir.path().join(file)).await;
+        assert!(gone(&pid).await, "{file} {pid} still runs");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_dispatch_kills_the_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let dispatcher = CommandDispatcher::new("sh").args(["-c", TWO_PROCESSES]).current_dir(dir.path());
+    let job = RetrainJob::from_event(&retrain_event("fraud", "accuracy").1).unwrap();
+    let child_pid = dir.path().join("child.pid");
+    let shell_pid = dir.path().join("shell.pid");
+    // Dropped once both processes run.
+    tokio::select! {
+        outcome = dispatcher.dispatch(&job) => panic!("the command ended by itself: {outcome:?}"),
+        _ = async { (pid_in(&child_pid).await, pid_in(&shell_pid).await) } => {}
+    }
+    for path in [shell_pid, child_pid] {
+        let pid = pid_in(&path).await;
+        assert!(gone(&pid).await, "{} {pid} still runs", path.display());
+    }
+}
+
+#[tokio::test]
+async fn a_missing_program_fails_without_retry() {
+    let dispatcher = CommandDispatcher::new("/nonexistent/retrain-program");
+    let (_, event) = retrain_event("fraud", "accuracy");
+    let outcome = dispatcher.dispatch(&RetrainJob::from_event(&event).unwrap()).await.unwrap();
     assert!(matches!(outcome, DispatchOutcome::Failed { retryable: false, .. }), "{outcome:?}");
+    assert!(outcome.detail().starts_with("could not start `/nonexistent/retrain-program`"), "{}", outcome.detail());
+}
+
+#[tokio::test]
+async fn a_command_that_ignores_its_input_and_writes_much_still_finishes() {
+    // More output than a pipe holds, and stdin never read: neither may stall the run.
+    let dispatcher = CommandDispatcher::new("sh").args(["-c", "head -c 1000000 /dev/zero; echo done >&2"]);
+    let job = RetrainJob::from_event(&retrain_event("fraud", "accuracy").1).unwrap();
+    let outcome = dispatcher.dispatch(&job).await.unwrap();
+    assert_eq!(outcome, DispatchOutcome::succeeded("exit code 0"));
 }
 
 #[tokio::test]
 async fn one_job_in_flight_per_model_and_merges_name_their_job() {
-    let (dispatcher, started, release) = gated();
+    let (dispatcher, mut started, release) = gated();
     let mut scheduler = RetrainScheduler::new(dispatcher);
     let published = attached(&mut scheduler);
 
-    // fraud's first job starts and blocks in the dispatcher.
+    // fraud's first job starts and waits in the dispatcher.
     let (first, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
-    let running = started.recv_timeout(Duration::from_secs(10)).unwrap();
+    let running = next(&mut started).await;
     assert_eq!(running.job_id, first);
 
     // A second request for fraud is merged into the running job.
@@ -167,9 +239,9 @@ async fn one_job_in_flight_per_model_and_merges_name_their_job() {
     let (fourth, event) = retrain_event("churn", "drift_score");
     scheduler.on_event(&event).await.unwrap();
 
-    release.send(()).unwrap();
-    let queued = started.recv_timeout(Duration::from_secs(10)).unwrap();
-    release.send(()).unwrap();
+    release.add_permits(1);
+    let queued = next(&mut started).await;
+    release.add_permits(1);
     scheduler.flush().await.unwrap();
 
     assert_eq!(queued.job_id, third);
@@ -190,27 +262,30 @@ async fn one_job_in_flight_per_model_and_merges_name_their_job() {
 }
 
 /// A dispatcher whose first job fails for good and whose later jobs succeed.
-struct FailsFirst(usize);
+#[derive(Default)]
+struct FailsFirst(AtomicUsize);
 
+#[async_trait]
 impl Dispatcher for FailsFirst {
     fn kind(&self) -> &str {
         "fails-first"
     }
 
-    fn dispatch(&mut self, _job: &RetrainJob) -> Result<DispatchOutcome> {
-        self.0 += 1;
-        Ok(if self.0 == 1 { DispatchOutcome::permanent("bad input") } else { DispatchOutcome::succeeded("ok") })
+    async fn dispatch(&self, _job: &RetrainJob) -> Result<DispatchOutcome> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(if n == 0 { DispatchOutcome::permanent("bad input") } else { DispatchOutcome::succeeded("ok") })
     }
 }
 
 #[tokio::test]
 async fn a_request_after_a_job_ended_starts_a_new_job() {
-    let mut scheduler = RetrainScheduler::new(FailsFirst(0));
+    let mut scheduler = RetrainScheduler::new(FailsFirst::default());
     let published = attached(&mut scheduler);
     let (first, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
     scheduler.flush().await.unwrap();
     assert_eq!(published.statuses_of(first), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Failed]);
+    assert_eq!(detail_of(&published, first, JobStatus::Failed), "bad input (attempt 1 of 3)");
     // The failed job is over: the next request is not folded into it, it runs.
     let (second, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
@@ -225,14 +300,14 @@ async fn a_request_after_a_job_ended_starts_a_new_job() {
     assert_eq!((scheduler.stats().failed(), scheduler.stats().succeeded()), (1, 2));
 }
 
-/// Collects statuses; holds the worker inside the `succeeded` of one job
+/// Collects statuses; holds the job task inside the `succeeded` of one job
 /// until released, which is after that job has ended.
 #[derive(Clone)]
 struct HoldsSuccess {
     inner: Published,
     job: Uuid,
-    reached: Sender<()>,
-    release: Receiver<()>,
+    reached: std::sync::mpsc::Sender<()>,
+    release: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl EventPublisher for HoldsSuccess {
@@ -242,29 +317,30 @@ impl EventPublisher for HoldsSuccess {
         self.inner.publish(event);
         if hold {
             self.reached.send(()).unwrap();
-            self.release.recv_timeout(Duration::from_secs(30)).unwrap();
+            self.release.lock().unwrap().recv_timeout(WAIT).unwrap();
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_has_reported_its_end_takes_no_more_requests() {
-    let (dispatcher, jobs) = ChannelDispatcher::new(8);
+    let (dispatcher, mut jobs) = ChannelDispatcher::new(8);
     let mut scheduler = RetrainScheduler::new(dispatcher);
     let (first, event) = retrain_event("fraud", "accuracy");
-    let (reached, reached_rx) = crossbeam_channel::unbounded();
-    let (release_tx, release) = crossbeam_channel::unbounded();
+    let (reached, reached_rx) = std::sync::mpsc::channel();
+    let (release_tx, release) = std::sync::mpsc::channel();
     let published = Published::default();
+    let release = Arc::new(std::sync::Mutex::new(release));
     scheduler.attach(Arc::new(HoldsSuccess { inner: published.clone(), job: first, reached, release }));
     scheduler.on_event(&event).await.unwrap();
-    // The worker is inside the `succeeded` of the first job.
-    reached_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // The job task is inside the `succeeded` of the first job.
+    reached_rx.recv_timeout(WAIT).unwrap();
     let (second, event) = retrain_event("fraud", "f1_score");
     scheduler.on_event(&event).await.unwrap();
     assert_eq!(published.statuses_of(second), [JobStatus::Queued], "not merged into a job that has ended");
     release_tx.send(()).unwrap();
     scheduler.flush().await.unwrap();
-    let ids: Vec<Uuid> = jobs.try_iter().map(|job| job.job_id).collect();
+    let ids: Vec<Uuid> = std::iter::from_fn(|| jobs.try_recv().ok()).map(|job| job.job_id).collect();
     assert_eq!(ids, [first, second]);
     assert_eq!(published.statuses_of(second), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Succeeded]);
 }
@@ -273,7 +349,7 @@ async fn a_job_that_has_reported_its_end_takes_no_more_requests() {
 fn cooldown_is_not_a_key_and_says_where_to_look() {
     let spec =
         serde_json::json!({"kind": "retrain", "cooldown": "30m", "dispatch": {"kind": "command", "program": "sh"}});
-    let err = match monitor_observers::builtin_registry().build("observers[1]", &spec, &Default::default()) {
+    let err = match monitor_observers::builtin_registry().build("observers[1]", &spec, &crate::support::ctx()) {
         Ok(_) => panic!("built with a cooldown"),
         Err(e) => e.to_string(),
     };
@@ -283,7 +359,7 @@ fn cooldown_is_not_a_key_and_says_where_to_look() {
 
 #[tokio::test]
 async fn channel_dispatcher_hands_jobs_over() {
-    let (dispatcher, jobs) = ChannelDispatcher::new(8);
+    let (dispatcher, mut jobs) = ChannelDispatcher::new(8);
     let mut scheduler = RetrainScheduler::new(dispatcher);
     let published = attached(&mut scheduler);
     let (job_id, event) = retrain_event("fraud", "accuracy");
@@ -296,61 +372,170 @@ async fn channel_dispatcher_hands_jobs_over() {
 
 #[tokio::test]
 async fn max_concurrent_runs_jobs_of_different_models_at_once() {
-    let (a, started, release) = gated();
-    let b = Gated { started: a.started.clone(), release: a.release.clone() };
-    let mut scheduler = RetrainScheduler::builder().dispatcher(a).dispatcher(b).build();
+    let (dispatcher, mut started, release) = gated();
+    let mut scheduler = RetrainScheduler::builder(dispatcher).max_concurrent(2).build();
     let _published = attached(&mut scheduler);
-    for model in ["fraud", "churn"] {
+    for model in ["fraud", "churn", "search"] {
         scheduler.on_event(&retrain_event(model, "accuracy").1).await.unwrap();
     }
-    // Both start before either is released.
-    let mut models: Vec<String> =
-        (0..2).map(|_| started.recv_timeout(Duration::from_secs(10)).unwrap().model).collect();
+    // Two start before either is released; the third waits for a place.
+    let mut models = vec![next(&mut started).await.model, next(&mut started).await.model];
     models.sort();
     assert_eq!(models, ["churn", "fraud"]);
-    release.send(()).unwrap();
-    release.send(()).unwrap();
+    assert!(started.try_recv().is_err());
+    release.add_permits(1);
+    assert_eq!(next(&mut started).await.model, "search");
+    release.add_permits(2);
     scheduler.flush().await.unwrap();
+    assert_eq!(scheduler.stats().succeeded(), 3);
 }
 
 #[tokio::test]
 async fn a_full_queue_is_reported_not_hidden() {
-    let (dispatcher, started, release) = gated();
-    let mut scheduler = RetrainScheduler::builder().queue(1).dispatcher(dispatcher).build();
+    let (dispatcher, mut started, release) = gated();
+    let mut scheduler = RetrainScheduler::builder(dispatcher).queue(1).build();
     let published = attached(&mut scheduler);
     scheduler.on_event(&retrain_event("a", "x").1).await.unwrap();
-    started.recv_timeout(Duration::from_secs(10)).unwrap();
+    next(&mut started).await;
     scheduler.on_event(&retrain_event("b", "x").1).await.unwrap();
     let (rejected, event) = retrain_event("c", "x");
     let err = scheduler.on_event(&event).await.unwrap_err().to_string();
     assert!(err.contains("retrain queue is full (1 jobs)"), "{err}");
     assert_eq!(published.statuses_of(rejected), [JobStatus::Failed]);
-    release.send(()).unwrap();
-    release.send(()).unwrap();
+    release.add_permits(2);
     scheduler.flush().await.unwrap();
 }
 
-#[cfg(target_os = "linux")]
-#[test]
-fn worker_threads_exit_when_the_scheduler_is_dropped() {
-    fn workers() -> usize {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|name| name.starts_with("dropcheck-w"))
-            .count()
+/// A dispatcher that panics.
+struct Panics;
+
+#[async_trait]
+impl Dispatcher for Panics {
+    fn kind(&self) -> &str {
+        "panics"
     }
-    let (dispatcher, _jobs) = ChannelDispatcher::new(1);
-    let scheduler = RetrainScheduler::builder().name("dropcheck").dispatcher(dispatcher).build();
-    // The thread names itself once it runs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while workers() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+
+    async fn dispatch(&self, _job: &RetrainJob) -> Result<DispatchOutcome> {
+        panic!("a bug in a dispatcher")
     }
-    assert_eq!(workers(), 1);
+}
+
+#[tokio::test]
+async fn a_panicking_dispatcher_fails_its_job_not_the_scheduler() {
+    let mut scheduler = RetrainScheduler::new(Panics);
+    let published = attached(&mut scheduler);
+    let (first, event) = retrain_event("fraud", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    scheduler.flush().await.unwrap();
+    assert_eq!(published.statuses_of(first), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Failed]);
+    assert_eq!(detail_of(&published, first, JobStatus::Failed), "the dispatcher panicked (attempt 1 of 3)");
+    // The scheduler goes on.
+    let (second, event) = retrain_event("fraud", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    scheduler.flush().await.unwrap();
+    assert_eq!(published.statuses_of(second).last(), Some(&JobStatus::Failed));
+}
+
+#[tokio::test]
+async fn flush_cuts_off_a_running_command_at_the_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let dispatcher = CommandDispatcher::new("sh").args(["-c", TWO_PROCESSES]).current_dir(dir.path());
+    let mut scheduler =
+        RetrainScheduler::builder(dispatcher).max_concurrent(1).shutdown_timeout(Duration::from_millis(200)).build();
+    let published = attached(&mut scheduler);
+    let (running, event) = retrain_event("fraud", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    let (waiting, event) = retrain_event("churn", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    let shell = pid_in(&dir.path().join("shell.pid")).await;
+    let child = pid_in(&dir.path().join("child.pid")).await;
+
+    scheduler.flush().await.unwrap();
+
+    assert_eq!(published.statuses_of(running), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Failed]);
+    assert_eq!(
+        detail_of(&published, running, JobStatus::Failed),
+        "cut off at shutdown during attempt 1 of 3, which was aborted"
+    );
+    assert_eq!(published.statuses_of(waiting), [JobStatus::Queued, JobStatus::Failed]);
+    assert_eq!(detail_of(&published, waiting, JobStatus::Failed), "cut off at shutdown before it started");
+    assert!(gone(&shell).await, "the shell {shell} still runs");
+    assert!(gone(&child).await, "its child {child} still runs");
+    assert_eq!(scheduler.stats().failed(), 2);
+
+    // After the cut-off, a request is refused and said so.
+    let (late, event) = retrain_event("search", "accuracy");
+    let err = scheduler.on_event(&event).await.unwrap_err().to_string();
+    assert!(err.contains("the scheduler has shut down"), "{err}");
+    assert_eq!(published.statuses_of(late), [JobStatus::Failed]);
+}
+
+/// A dispatcher that fails, retryably, and says when it has been called.
+struct FailsAndTells(mpsc::UnboundedSender<()>);
+
+#[async_trait]
+impl Dispatcher for FailsAndTells {
+    fn kind(&self) -> &str {
+        "fails"
+    }
+
+    async fn dispatch(&self, _job: &RetrainJob) -> Result<DispatchOutcome> {
+        self.0.send(()).unwrap();
+        Ok(DispatchOutcome::retryable("busy"))
+    }
+}
+
+#[tokio::test]
+async fn flush_cuts_off_a_job_waiting_to_retry() {
+    let (called, mut calls) = mpsc::unbounded_channel();
+    let mut scheduler = RetrainScheduler::builder(FailsAndTells(called))
+        .retry(RetryPolicy::new(3, Duration::from_secs(3600), Duration::from_secs(3600)))
+        .shutdown_timeout(Duration::from_millis(200))
+        .build();
+    let published = attached(&mut scheduler);
+    let (job, event) = retrain_event("fraud", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    // The first attempt has been made; its failure starts an hour of backoff.
+    tokio::time::timeout(WAIT, calls.recv()).await.unwrap().unwrap();
+    scheduler.flush().await.unwrap();
+    assert_eq!(published.statuses_of(job), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Failed]);
+    assert_eq!(
+        detail_of(&published, job, JobStatus::Failed),
+        "cut off at shutdown before attempt 2 of 3, after attempt 1 failed"
+    );
+}
+
+#[tokio::test]
+async fn flush_without_a_deadline_waits_for_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough that a flush which did not wait would see it still running.
+    let dispatcher =
+        CommandDispatcher::new("sh").args(["-c", "sleep 0.3; echo done > done.txt"]).current_dir(dir.path());
+    let mut scheduler = RetrainScheduler::new(dispatcher);
+    let published = attached(&mut scheduler);
+    let (job, event) = retrain_event("fraud", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    scheduler.flush().await.unwrap();
+    assert_eq!(published.statuses_of(job).last(), Some(&JobStatus::Succeeded));
+    assert_eq!(std::fs::read_to_string(dir.path().join("done.txt")).unwrap().trim(), "done");
+}
+
+#[tokio::test]
+async fn dropping_the_scheduler_leaves_no_command_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let dispatcher = CommandDispatcher::new("sh").args(["-c", TWO_PROCESSES]).current_dir(dir.path());
+    let mut scheduler = RetrainScheduler::new(dispatcher);
+    let published = attached(&mut scheduler);
+    let (job, event) = retrain_event("fraud", "accuracy");
+    scheduler.on_event(&event).await.unwrap();
+    let shell = pid_in(&dir.path().join("shell.pid")).await;
+    let child = pid_in(&dir.path().join("child.pid")).await;
     drop(scheduler);
-    while workers() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+    assert!(gone(&shell).await, "the shell {shell} still runs");
+    assert!(gone(&child).await, "its child {child} still runs");
+    let deadline = Instant::now() + WAIT;
+    while published.statuses_of(job).last() != Some(&JobStatus::Failed) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(workers(), 0);
+    assert!(detail_of(&published, job, JobStatus::Failed).starts_with("cut off at shutdown"));
 }

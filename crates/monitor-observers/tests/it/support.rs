@@ -1,10 +1,11 @@
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use monitor_core::event::{Event, EventKind, Finding, JobStatus, RetrainRequest, Severity};
 use monitor_core::observer::EventPublisher;
 use monitor_core::record::ModelKey;
+use monitor_core::registry::BuildContext;
 use monitor_core::signal::Signal;
 use uuid::Uuid;
 
@@ -65,9 +66,12 @@ pub fn retrain_event(model: &str, signal: &str) -> (Uuid, Event) {
     (job_id, Event::new(ModelKey::new(model, "v3"), Utc::now(), 7, EventKind::RetrainRequested(request)))
 }
 
-/// A fresh empty directory under the system's temp dir.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("monitor-observers-{name}-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A build context with the built-in dispatchers, resolving paths against `dir`.
+pub fn ctx_in(dir: &Path) -> BuildContext {
+    BuildContext { base_dir: dir.to_path_buf(), ..ctx() }
+}
+
+/// A build context with the built-in dispatchers.
+pub fn ctx() -> BuildContext {
+    BuildContext { dispatchers: monitor_observers::builtin_dispatchers(), ..Default::default() }
 }

@@ -1,20 +1,36 @@
 //! The `http` dispatcher: submits jobs to Airflow, Argo Workflows, GitHub
 //! Actions or any HTTP API.
+//!
+//! One kind, `http`, with a `preset` per engine: the presets share the
+//! client, the token, the timeout and the reading of answers, and differ only
+//! in the request they build. Requests go out with async `reqwest` on the
+//! engine's runtime; the scheduler's task awaits them.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use monitor_core::dispatch::{DispatchOutcome, Dispatcher, DispatcherRegistry};
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::RetrainJob;
-use monitor_core::registry::BuildContext;
+use monitor_core::registry::{BuildContext, parse_config};
 use monitor_core::{Error, Result};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::command::{has_placeholder, substitute, substitute_with};
-use super::{DispatchOutcome, Dispatcher};
+use super::placeholders::{encode_component, has_placeholder, substitute, substitute_with};
 use crate::secret::{self, Secret};
+
+/// The kind this file registers.
+const KIND: &str = "http";
+
+/// Registers `kind = "http"`, with the presets `airflow`, `argo`, `github`
+/// and `generic`.
+pub(crate) fn register(registry: &mut DispatcherRegistry) {
+    registry.register(KIND, |config, ctx| Ok(Box::new(HttpDispatcher::from_config(config, ctx)?)));
+}
 
 /// GitHub's API, the default base URL of the `github` preset.
 const GITHUB_API: &str = "https://api.github.com";
@@ -91,7 +107,7 @@ impl HttpPreset {
 /// failures. The token never appears in logs, errors or events.
 ///
 /// ```
-/// # use monitor_observers::retrain::{HttpDispatcher, HttpPreset};
+/// # use monitor_observers::dispatch::{HttpDispatcher, HttpPreset};
 /// let airflow = HttpDispatcher::new("http://airflow.internal:8080", HttpPreset::Airflow { dag_id: "retrain".into() })?;
 /// # drop(airflow);
 /// # Ok::<(), monitor_core::Error>(())
@@ -103,8 +119,8 @@ pub struct HttpDispatcher {
     raw_url: String,
     token: Option<Secret>,
     timeout: Duration,
-    client: Option<reqwest::Client>,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Built on first use, with the final timeout.
+    client: OnceLock<reqwest::Client>,
 }
 
 impl std::fmt::Debug for HttpDispatcher {
@@ -121,7 +137,7 @@ impl std::fmt::Debug for HttpDispatcher {
 /// `dispatch = { kind = "http", preset = "...", ... }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "preset", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum HttpConfig {
+enum HttpConfig {
     Airflow {
         url: String,
         dag_id: String,
@@ -196,8 +212,7 @@ impl HttpDispatcher {
             raw_url: url.trim().to_owned(),
             token: None,
             timeout: Self::DEFAULT_TIMEOUT,
-            client: None,
-            runtime: None,
+            client: OnceLock::new(),
         })
     }
 
@@ -215,13 +230,14 @@ impl HttpDispatcher {
         self
     }
 
-    pub(crate) fn from_config(config: HttpConfig, _ctx: &BuildContext) -> Result<Self> {
+    /// Builds it from its `dispatch` table (without `kind`): a `preset`
+    /// (`airflow`, `argo`, `github`, `generic`) and its keys, with an
+    /// optional `token_env` (read now) and `timeout`. Errors name the key,
+    /// relative to the table.
+    pub fn from_config(config: Json, _ctx: &BuildContext) -> Result<Self> {
+        let config: HttpConfig = parse_config(config)?;
         let nonempty = |key: &str, value: String| {
-            if value.trim().is_empty() {
-                Err(Error::config(format!("dispatch.{key}"), "must not be empty"))
-            } else {
-                Ok(value)
-            }
+            if value.trim().is_empty() { Err(Error::config(key, "must not be empty")) } else { Ok(value) }
         };
         let (url, preset, token_env, timeout) = match config {
             HttpConfig::Airflow { url, dag_id, token_env, timeout } => {
@@ -251,22 +267,16 @@ impl HttpDispatcher {
                 let method = match method {
                     None => reqwest::Method::POST,
                     Some(m) => reqwest::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                        .map_err(|_| Error::config("dispatch.method", format!("`{m}` is not an HTTP method")))?,
+                        .map_err(|_| Error::config("method", format!("`{m}` is not an HTTP method")))?,
                 };
                 (url, HttpPreset::Generic { method, body, headers }, token_env, timeout)
             }
         };
         if timeout.is_some_and(|t| t.as_std().is_zero()) {
-            return Err(Error::config(
-                "dispatch.timeout",
-                "must be more than 0s: every request would time out at once",
-            ));
+            return Err(Error::config("timeout", "must be more than 0s: every request would time out at once"));
         }
-        let mut dispatcher = Self::new(&url, preset).map_err(|e| match e {
-            Error::Config { key, message } => Error::config(format!("dispatch.{key}"), message),
-            other => other,
-        })?;
-        if let Some(token) = secret::optional("dispatch.token_env", token_env.as_deref())? {
+        let mut dispatcher = Self::new(&url, preset)?;
+        if let Some(token) = secret::optional("token_env", token_env.as_deref())? {
             dispatcher = dispatcher.bearer_token(token);
         }
         Ok(dispatcher.timeout(timeout.map_or(Self::DEFAULT_TIMEOUT, HumanDuration::as_std)))
@@ -347,13 +357,13 @@ impl HttpDispatcher {
         })
     }
 
-    fn client(&mut self) -> Result<reqwest::Client> {
-        if let Some(client) = &self.client {
+    fn client(&self) -> Result<reqwest::Client> {
+        if let Some(client) = self.client.get() {
             return Ok(client.clone());
         }
         let client = crate::http_client(self.timeout, self.preset.name())?;
-        self.client = Some(client.clone());
-        Ok(client)
+        // Two first dispatches at once may both build one; either will do.
+        Ok(self.client.get_or_init(|| client).clone())
     }
 
     async fn send(
@@ -385,20 +395,6 @@ fn path_segment(key: &str, value: &str) -> Result<()> {
 fn authority_end(url: &str) -> usize {
     let start = url.find("://").map_or(0, |i| i + 3);
     url[start..].find(['/', '\\', '?', '#']).map_or(url.len(), |i| start + i)
-}
-
-/// Percent-encodes every byte of `value` but the unreserved `A-Z a-z 0-9 - . _ ~`.
-fn encode_component(value: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
 }
 
 /// Whether a path segment is `.` or `..`, which URL parsing removes or
@@ -454,12 +450,13 @@ fn snippet(body: &str) -> String {
     line[..cut].to_owned()
 }
 
+#[async_trait]
 impl Dispatcher for HttpDispatcher {
     fn kind(&self) -> &str {
         self.preset.name()
     }
 
-    fn dispatch(&mut self, job: &RetrainJob) -> Result<DispatchOutcome> {
+    async fn dispatch(&self, job: &RetrainJob) -> Result<DispatchOutcome> {
         let client = self.client()?;
         let request = match self.request(job) {
             Ok(request) => request,
@@ -469,17 +466,7 @@ impl Dispatcher for HttpDispatcher {
             }
         };
         let origin = request.1.origin().ascii_serialization();
-        let token = self.token.clone();
-        let future = Self::send(client, token, request);
-        // The scheduler calls this on its own thread; from inside a runtime
-        // (a caller's test, say), run it on a scoped thread instead.
-        let result = if tokio::runtime::Handle::try_current().is_ok() {
-            let runtime = self.runtime()?;
-            std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join())
-                .map_err(|_| Error::observer(self.preset.name(), "the HTTP request panicked"))?
-        } else {
-            self.runtime()?.block_on(future)
-        };
+        let result = Self::send(client, self.token.clone(), request).await;
         let name = self.preset.name();
         let run = format!("model-monitor-{}", job.job_id);
         Ok(match result {
@@ -518,19 +505,6 @@ impl Dispatcher for HttpDispatcher {
                 }
             }
         })
-    }
-}
-
-impl HttpDispatcher {
-    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime> {
-        if self.runtime.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::observer(self.preset.name(), format!("could not start an I/O runtime: {e}")))?;
-            self.runtime = Some(runtime);
-        }
-        self.runtime.as_ref().ok_or_else(|| Error::observer(self.preset.name(), "no I/O runtime"))
     }
 }
 

@@ -1,0 +1,479 @@
+//! The scheduler core: requests in, one task per job, `job_status` out.
+//!
+//! Each accepted job is a tokio task, tracked by a `TaskTracker`, that waits
+//! for one of `max_concurrent` places (a semaphore: tokio's is fair, so jobs
+//! start in the order they were queued), dispatches the job with `backon`'s
+//! retries and reports how it ended. Each attempt runs in a task of its own,
+//! so that a panicking dispatcher fails its job rather than the scheduler.
+//! Nothing here blocks a thread, and there is no worker thread: the queue is
+//! the set of job tasks waiting for a place, bounded by `queue`, so no
+//! channel is needed (the crate used a crossbeam queue for worker threads
+//! before; with tasks it no longer earns its place).
+//!
+//! Stopping is a `CancellationToken`, the cut-off: `flush` cancels it once
+//! `shutdown_timeout` has passed, and dropping the scheduler does too. A job
+//! then ends at once: a queued one without starting, a running one by
+//! aborting its attempt (a command's process group is killed) or its
+//! backoff. Either way it is reported `failed`, its detail saying it was cut
+//! off at shutdown.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backon::Retryable;
+use chrono::Utc;
+use monitor_core::dispatch::{DispatchOutcome, Dispatcher};
+use monitor_core::duration::HumanDuration;
+use monitor_core::event::{Event, EventKind, JobStatus, JobUpdate, RetrainJob};
+use monitor_core::observer::{EventPublisher, Observer};
+use monitor_core::{Error, Result};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
+
+use super::jobs::{Jobs, SchedulerStats};
+use crate::retry::RetryPolicy;
+
+/// What the jobs of one scheduler share.
+struct Shared {
+    name: String,
+    /// The dispatcher's kind, for `job_status` events.
+    kind: String,
+    dispatcher: Arc<dyn Dispatcher>,
+    retry: RetryPolicy,
+    jobs: Mutex<Jobs>,
+    publisher: Mutex<Option<Arc<dyn EventPublisher>>>,
+    stats: SchedulerStats,
+    /// `max_concurrent` places for running jobs.
+    places: Semaphore,
+    /// Cancelled at the shutdown deadline, or when the scheduler is dropped.
+    cutoff: CancellationToken,
+}
+
+impl Shared {
+    fn jobs(&self) -> MutexGuard<'_, Jobs> {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, job: &RetrainJob, status: JobStatus, detail: Option<String>) {
+        tracing::info!(
+            observer = %self.name,
+            model = %job.model,
+            version = %job.version,
+            job_id = %job.job_id,
+            %status,
+            dispatcher = %self.kind,
+            detail = detail.as_deref().unwrap_or(""),
+            "retrain job {status}"
+        );
+        let event = Event::new(
+            job.key(),
+            Utc::now(),
+            job.seq,
+            EventKind::JobStatus(JobUpdate { job_id: job.job_id, status, dispatcher: self.kind.clone(), detail }),
+        );
+        let publisher = self.publisher.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(publisher) = publisher {
+            publisher.publish(event);
+        }
+    }
+}
+
+/// Builds a [`RetrainScheduler`] from code.
+///
+/// ```
+/// # use monitor_observers::dispatch::ChannelDispatcher;
+/// # use monitor_observers::retrain::RetrainScheduler;
+/// # use monitor_observers::retry::RetryPolicy;
+/// # use std::time::Duration;
+/// let (dispatcher, jobs) = ChannelDispatcher::new(16);
+/// let scheduler = RetrainScheduler::builder(dispatcher)
+///     .queue(32)
+///     .max_concurrent(2)
+///     .retry(RetryPolicy::new(5, Duration::from_secs(1), Duration::from_secs(60)))
+///     .shutdown_timeout(Duration::from_secs(30))
+///     .build();
+/// # drop((scheduler, jobs));
+/// ```
+#[must_use]
+pub struct RetrainSchedulerBuilder {
+    dispatcher: Arc<dyn Dispatcher>,
+    queue: usize,
+    max_concurrent: usize,
+    retry: RetryPolicy,
+    shutdown_timeout: Option<Duration>,
+    name: String,
+}
+
+impl std::fmt::Debug for RetrainSchedulerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetrainSchedulerBuilder")
+            .field("dispatcher", &self.dispatcher.kind())
+            .field("queue", &self.queue)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("retry", &self.retry)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl RetrainSchedulerBuilder {
+    /// How many jobs may wait for a place (default 64). A request that finds
+    /// the queue full is reported `failed` and returned as an error.
+    pub fn queue(mut self, capacity: usize) -> Self {
+        self.queue = capacity.max(1);
+        self
+    }
+
+    /// How many jobs run at once, over all models (default 1); a model has at
+    /// most one.
+    pub fn max_concurrent(mut self, jobs: usize) -> Self {
+        self.max_concurrent = jobs.max(1);
+        self
+    }
+
+    /// How failed attempts are retried (default: 3 attempts, 1s doubling to 1m).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long [`Observer::flush`] waits for queued and running jobs before
+    /// it cuts them off (default: until they end, each within its
+    /// dispatcher's timeout and the retry policy).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// The observer's name in logs (default `retrain`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Builds the scheduler. Its job tasks are spawned, from the first
+    /// request on, onto the runtime that delivers the requests.
+    pub fn build(self) -> RetrainScheduler {
+        let shared = Arc::new(Shared {
+            name: self.name.clone(),
+            kind: self.dispatcher.kind().to_owned(),
+            dispatcher: self.dispatcher,
+            retry: self.retry,
+            jobs: Mutex::default(),
+            publisher: Mutex::default(),
+            stats: SchedulerStats::default(),
+            places: Semaphore::new(self.max_concurrent),
+            cutoff: CancellationToken::new(),
+        });
+        RetrainScheduler {
+            name: self.name,
+            shared,
+            queue: self.queue,
+            max_concurrent: self.max_concurrent,
+            shutdown_timeout: self.shutdown_timeout,
+            tracker: TaskTracker::new(),
+        }
+    }
+}
+
+/// Schedules retraining jobs: a bounded queue, up to `max_concurrent` jobs
+/// at once, at most one job in flight per model. See the [module
+/// docs](super).
+///
+/// ```
+/// # use monitor_observers::dispatch::ChannelDispatcher;
+/// # use monitor_observers::retrain::RetrainScheduler;
+/// # use monitor_core::event::*;
+/// # use monitor_core::observer::Observer;
+/// # use monitor_core::record::ModelKey;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> monitor_core::Result<()> {
+/// let (dispatcher, mut jobs) = ChannelDispatcher::new(16);
+/// let mut scheduler = RetrainScheduler::new(dispatcher);
+/// let request = RetrainRequest { job_id: uuid::Uuid::new_v4(), reasons: vec![] };
+/// let event = Event::new(ModelKey::new("fraud", "v3"), chrono::Utc::now(), 7, EventKind::RetrainRequested(request));
+/// scheduler.on_event(&event).await?;
+/// scheduler.flush().await?; // waits until the job has been dispatched
+/// assert_eq!(jobs.try_recv().map(|job| job.model).ok().as_deref(), Some("fraud"));
+/// # Ok(()) }
+/// ```
+pub struct RetrainScheduler {
+    name: String,
+    shared: Arc<Shared>,
+    queue: usize,
+    max_concurrent: usize,
+    shutdown_timeout: Option<Duration>,
+    /// One task per queued or running job.
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for RetrainScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetrainScheduler")
+            .field("name", &self.name)
+            .field("dispatcher", &self.shared.kind)
+            .field("queue", &self.queue)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+impl RetrainScheduler {
+    /// The default queue capacity.
+    pub const DEFAULT_QUEUE: usize = 64;
+
+    /// The default retry policy of jobs: 3 attempts, 1s doubling to 1m.
+    pub const DEFAULT_RETRY: RetryPolicy =
+        RetryPolicy { max_attempts: 3, backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(60) };
+
+    /// A scheduler with default settings: one job at a time.
+    pub fn new(dispatcher: impl Dispatcher) -> Self {
+        Self::builder(dispatcher).build()
+    }
+
+    /// A builder for other settings.
+    pub fn builder(dispatcher: impl Dispatcher) -> RetrainSchedulerBuilder {
+        RetrainSchedulerBuilder {
+            dispatcher: Arc::new(dispatcher),
+            queue: Self::DEFAULT_QUEUE,
+            max_concurrent: 1,
+            retry: Self::DEFAULT_RETRY,
+            shutdown_timeout: None,
+            name: "retrain".to_owned(),
+        }
+    }
+
+    /// The scheduler's counters; clones share them.
+    pub fn stats(&self) -> SchedulerStats {
+        self.shared.stats.clone()
+    }
+
+    /// Handles a retrain request: merges it into its model's job if that is
+    /// queued or running, or else queues a new job. Returns an error when
+    /// the queue is full, after the cut-off, or without a tokio runtime.
+    ///
+    /// Its status is published under the jobs' lock, which a job task takes
+    /// before it starts and before it ends: so `queued` comes before the
+    /// job's `dispatched`, and `merged` before the end of the job it joined.
+    /// (Publishing never blocks.)
+    fn request(&self, job: RetrainJob) -> Result<()> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(Error::observer(&self.name, "the retrain scheduler needs a tokio runtime"));
+        };
+        let mut jobs = self.shared.jobs();
+        if let Some((joined, phase)) = jobs.merge(&job) {
+            self.shared.stats.update(|s| s.merged += 1);
+            let detail = format!("merged into job {joined} ({})", phase.describe());
+            self.shared.publish(&job, JobStatus::Merged, Some(detail));
+            return Ok(());
+        }
+        let refused = if self.shared.cutoff.is_cancelled() {
+            Some("the scheduler has shut down".to_owned())
+        } else if jobs.queued() >= self.queue {
+            Some(format!("retrain queue is full ({} jobs)", self.queue))
+        } else {
+            None
+        };
+        if let Some(detail) = refused {
+            drop(jobs);
+            self.shared.stats.update(|s| s.failed += 1);
+            self.shared.publish(&job, JobStatus::Failed, Some(detail.clone()));
+            return Err(Error::observer(&self.name, format!("job {} for {}: {detail}", job.job_id, job.model)));
+        }
+        let model = job.model.clone();
+        jobs.enqueue(job.clone());
+        self.shared.stats.update(|s| s.queued += 1);
+        self.shared.publish(&job, JobStatus::Queued, None);
+        drop(jobs);
+        self.tracker.spawn_on(run_job(Arc::clone(&self.shared), model), &runtime);
+        Ok(())
+    }
+}
+
+impl Drop for RetrainScheduler {
+    /// Cuts every job off: a dropped scheduler leaves no job, and no
+    /// command, running.
+    fn drop(&mut self) {
+        self.shared.cutoff.cancel();
+    }
+}
+
+#[async_trait]
+impl Observer for RetrainScheduler {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn attach(&mut self, publisher: Arc<dyn EventPublisher>) {
+        *self.shared.publisher.lock().unwrap_or_else(PoisonError::into_inner) = Some(publisher);
+    }
+
+    async fn on_event(&mut self, event: &Event) -> Result<()> {
+        match RetrainJob::from_event(event) {
+            Some(job) => self.request(job),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until no job is queued or running, without blocking a thread.
+    /// Past `shutdown_timeout`, cuts the remaining jobs off (each is
+    /// reported `failed`) and waits for them to end, which they do at once.
+    /// After a cut-off the scheduler takes no more jobs.
+    async fn flush(&mut self) -> Result<()> {
+        self.tracker.close();
+        let ended = match self.shutdown_timeout {
+            Some(limit) => tokio::time::timeout(limit, self.tracker.wait()).await.is_ok(),
+            None => {
+                self.tracker.wait().await;
+                true
+            }
+        };
+        if !ended {
+            let limit = self.shutdown_timeout.map(HumanDuration).map(|d| d.to_string()).unwrap_or_default();
+            tracing::warn!(
+                observer = %self.name,
+                jobs = self.tracker.len(),
+                "retrain jobs still queued or running after shutdown_timeout ({limit}): cutting them off"
+            );
+            self.shared.cutoff.cancel();
+            self.tracker.wait().await;
+        }
+        self.tracker.reopen();
+        Ok(())
+    }
+}
+
+/// One job, from its place in the queue to its end.
+async fn run_job(shared: Arc<Shared>, model: String) {
+    let place = tokio::select! {
+        biased;
+        () = shared.cutoff.cancelled() => None,
+        place = shared.places.acquire() => place.ok(),
+    };
+    let Some(_place) = place else {
+        end(&shared, &model, JobStatus::Failed, "cut off at shutdown before it started".to_owned());
+        return;
+    };
+    let Some(job) = shared.jobs().start(&model) else { return };
+    let (status, detail) = attempts(&shared, job).await;
+    end(&shared, &model, status, detail);
+}
+
+/// Ends the model's job and reports it. The job ends before its end is
+/// told: from here on a request for this model starts a new job rather than
+/// joining one that is over.
+fn end(shared: &Shared, model: &str, status: JobStatus, detail: String) {
+    let Some(job) = shared.jobs().end(model) else { return };
+    match status {
+        JobStatus::Succeeded => shared.stats.update(|s| s.succeeded += 1),
+        _ => shared.stats.update(|s| s.failed += 1),
+    }
+    shared.publish(&job, status, Some(detail));
+}
+
+/// Why an attempt did not succeed.
+#[derive(Debug)]
+struct Failure {
+    detail: String,
+    retryable: bool,
+    /// Cut off at shutdown, during the attempt or before it.
+    cut_off: bool,
+}
+
+/// Makes the job's attempts, retrying as the policy says; returns how the
+/// job ended (`succeeded` or `failed`) and the detail.
+async fn attempts(shared: &Arc<Shared>, job: RetrainJob) -> (JobStatus, String) {
+    let max = shared.retry.max_attempts;
+    // Attempts started, for the details.
+    let started = AtomicU32::new(0);
+    let attempt = || {
+        let shared = Arc::clone(shared);
+        let model = job.model.clone();
+        let first = job.clone();
+        let started = &started;
+        async move {
+            if shared.cutoff.is_cancelled() {
+                return Err(cut_off(started.load(Ordering::Relaxed), max, true));
+            }
+            let n = started.fetch_add(1, Ordering::Relaxed) + 1;
+            // Reasons merged while the job waited are part of every attempt.
+            let job = shared.jobs().current(&model).unwrap_or(first);
+            shared.publish(&job, JobStatus::Dispatched, (max > 1).then(|| format!("attempt {n} of {max}")));
+            shared.stats.update(|s| s.attempts += 1);
+            attempt_once(&shared, job, n, max).await
+        }
+    };
+    let cutoff = shared.cutoff.clone();
+    let result = attempt
+        .retry(shared.retry.backoff())
+        // The backoff ends early at the cut-off; the next attempt then sees it.
+        .sleep(move |delay| {
+            let cutoff = cutoff.clone();
+            async move {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = cutoff.cancelled() => {}
+                }
+            }
+        })
+        .when(|failure: &Failure| failure.retryable)
+        .notify(|failure: &Failure, delay: Duration| {
+            tracing::warn!(
+                observer = %shared.name,
+                model = %job.model,
+                job_id = %job.job_id,
+                "retrain attempt {} of {max} failed: {}; retrying in {delay:?}",
+                started.load(Ordering::Relaxed),
+                failure.detail
+            );
+        })
+        .await;
+    match result {
+        Ok(detail) => (JobStatus::Succeeded, detail),
+        Err(failure) if failure.cut_off || max == 1 => (JobStatus::Failed, failure.detail),
+        Err(failure) => {
+            let n = started.load(Ordering::Relaxed);
+            (JobStatus::Failed, format!("{} (attempt {n} of {max})", failure.detail))
+        }
+    }
+}
+
+/// The failure of a job cut off at shutdown, after `started` attempts:
+/// `before` the next one (in the backoff) or during the last one.
+fn cut_off(started: u32, max: u32, before: bool) -> Failure {
+    let detail = match (before, started) {
+        (true, 0) => "cut off at shutdown before its first attempt".to_owned(),
+        (true, n) => format!("cut off at shutdown before attempt {} of {max}, after attempt {n} failed", n + 1),
+        (false, n) => format!("cut off at shutdown during attempt {n} of {max}, which was aborted"),
+    };
+    Failure { detail, retryable: false, cut_off: true }
+}
+
+/// One attempt, in a task of its own: a panic fails the job instead of the
+/// scheduler, and the cut-off aborts the task (dropping the dispatch, which
+/// kills a command's process group) and waits until it is gone.
+async fn attempt_once(shared: &Arc<Shared>, job: RetrainJob, n: u32, max: u32) -> std::result::Result<String, Failure> {
+    let dispatcher = Arc::clone(&shared.dispatcher);
+    let mut task = AbortOnDropHandle::new(tokio::spawn(async move { dispatcher.dispatch(&job).await }));
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = shared.cutoff.cancelled() => {
+            task.abort();
+            let _ = (&mut task).await;
+            return Err(cut_off(n, max, false));
+        }
+    };
+    let failure = |detail: String, retryable: bool| Failure { detail, retryable, cut_off: false };
+    match joined {
+        Ok(Ok(DispatchOutcome::Succeeded { detail })) => Ok(detail),
+        Ok(Ok(DispatchOutcome::Failed { detail, retryable })) => Err(failure(detail, retryable)),
+        Ok(Ok(other)) => Err(failure(other.detail().to_owned(), false)),
+        Ok(Err(e)) => Err(failure(e.to_string(), true)),
+        Err(e) if e.is_panic() => Err(failure("the dispatcher panicked".to_owned(), false)),
+        Err(e) => Err(failure(format!("the dispatch task ended early: {e}"), false)),
+    }
+}
