@@ -62,8 +62,8 @@
 
 #[doc(inline)]
 pub use monitor_core::{
-    Error, RecordError, Result, async_trait, correction, detector, detector_spec, dispatch, duration, error, event,
-    labels, observer, record, registry, signal, sketch, stats, testing, window,
+    Error, RecordError, Result, async_trait, correction, detector, detector_spec, dispatch, duration, error, event, fs,
+    labels, observer, record, registry, shard, signal, sketch, source, stats, testing, window,
 };
 
 #[cfg(feature = "strategies")]

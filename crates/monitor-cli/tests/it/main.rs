@@ -312,3 +312,54 @@ fn the_demo_directory_is_fresh_and_private() {
     assert!(std::fs::symlink_metadata(&dir).unwrap().is_dir());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check-config --records`: a bad byte or a bad line is skipped and
+/// counted; a numeric test on a categorical feature is a warning, and the
+/// feature leaves the Bonferroni family.
+#[test]
+fn check_config_samples_records_safely_and_warns_of_unusable_monitors() {
+    let dir = scratch("check");
+    let config = "[[monitors]]\nsignal = \"features.*\"\ndetector = { kind = \"ks\", alpha = 0.05 }\n";
+    std::fs::write(dir.join("monitor.toml"), config).unwrap();
+    let mut records = Vec::new();
+    records
+        .extend_from_slice(b"{\"model\": \"m\", \"features\": {\"amount\": 1.5, \"country\": \"DE\", \"age\": 30}}\n");
+    records.extend_from_slice(b"{\"model\": \"m\", \"features\": {\"amount\": \"\xff\"}}\n");
+    records.extend_from_slice(b"not json\n");
+    records
+        .extend_from_slice(b"{\"model\": \"m\", \"features\": {\"amount\": 2.5, \"country\": \"FR\", \"age\": 31}}\n");
+    std::fs::write(dir.join("records.ndjson"), records).unwrap();
+    let out = bin()
+        .arg("check-config")
+        .arg(dir.join("monitor.toml"))
+        .arg("--records")
+        .arg(dir.join("records.ndjson"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("records: 2 lines of the sample were not records and were skipped"), "{stdout}");
+    assert!(stdout.contains("warning: [0] ks takes numbers, but features.country of m is categorical"), "{stdout}");
+    // Two numeric features share alpha 0.05: 0.025 each, not 0.05 / 3.
+    assert!(stdout.contains("m features.amount: 0.025000 (2 tests)"), "{stdout}");
+    assert!(!stdout.contains("features.country: 0."), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `check-config … | head -1` ends quietly.
+#[test]
+fn check_config_into_a_closed_pipe_ends_quietly() {
+    let dir = demo_files("check-pipe");
+    let mut child = bin()
+        .arg("check-config")
+        .arg(dir.join("monitor.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(text(&out.stderr), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,192 @@
+//! `check-config`: validate a config, observers and reference files
+//! included, and print what it sets up, with the alpha each feature is
+//! tested at and the monitors that could never work on the signals a
+//! sample of records carries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::fs::File;
+use std::path::Path;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use model_monitor::observers::builtin_registry;
+use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
+use model_monitor::runtime::{Config, LineSource};
+use model_monitor::signal::{Signal, SignalValue};
+use model_monitor::source::Source;
+use model_monitor::strategies::MonitorPlan;
+use tokio_util::sync::CancellationToken;
+
+use crate::output::Stdout;
+use crate::report::clean;
+use crate::{exit_for, load_config};
+
+/// Validates `file` and prints what it sets up (see [`render`]).
+pub(crate) async fn run(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (config, ctx) = load_config(Some(file))?;
+    let plan = config.plan(&ctx)?;
+    plan.load_references()?;
+    let observers: Vec<String> =
+        config.build_observers(&builtin_registry(), &ctx)?.iter().map(|o| o.name().to_owned()).collect();
+    let sample = match records {
+        Some(path) => Some(sample(path).await?),
+        None => None,
+    };
+    let text = render(file, &config, &plan, &observers, sample.as_ref())?;
+    let stdout = Stdout::new(CancellationToken::new());
+    stdout.print(&text);
+    Ok(exit_for(&stdout))
+}
+
+/// Lines of `--records` read to learn each model's signals.
+const SAMPLE_LINES: usize = 10_000;
+
+/// The signals each model of a sample carries, and which are categorical.
+#[derive(Debug, Default)]
+pub(crate) struct Sample {
+    models: BTreeMap<String, (BTreeSet<Signal>, BTreeSet<Signal>)>,
+    /// Lines that were not records (bad JSON, bad UTF-8, too long).
+    skipped: u64,
+}
+
+/// Reads the first lines of `path` with the replay's own reader: a bad or
+/// over-long line is skipped and counted, never the end of the check.
+pub(crate) async fn sample(path: &Path) -> anyhow::Result<Sample> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut source = LineSource::spawn("records", path.display().to_string(), file, DEFAULT_MAX_LINE_BYTES);
+    let mut sample = Sample::default();
+    let mut lines = 0;
+    while lines < SAMPLE_LINES {
+        let Some(batch) = source.next_batch().await? else { break };
+        lines += batch.len();
+        sample.skipped += batch.rejected.len() as u64;
+        for (_, record) in batch.records {
+            let (signals, categorical) = sample.models.entry(record.model.clone()).or_default();
+            record.for_each_signal(|s, v| {
+                signals.insert(s.to_owned());
+                if matches!(v, SignalValue::Categorical(_)) {
+                    categorical.insert(s.to_owned());
+                }
+            });
+        }
+    }
+    Ok(sample)
+}
+
+/// The report of a config that built: monitors, policies, alphas, observers.
+pub(crate) fn render(
+    file: &Path,
+    config: &Config,
+    plan: &MonitorPlan,
+    observers: &[String],
+    sample: Option<&Sample>,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: OK", file.display());
+    let _ = writeln!(out, "monitors:");
+    if plan.monitors.is_empty() {
+        let _ = writeln!(out, "  (none: records are accepted and counted, nothing is detected)");
+    }
+    for (i, m) in plan.monitors.iter().enumerate() {
+        let scope = m.models.as_ref().map_or_else(|| "every model".to_owned(), |ms| ms.join(", "));
+        let mut detector = m.detector.params();
+        if let Some(table) = detector.as_object_mut() {
+            table.retain(|_, v| !v.is_null());
+        }
+        let _ = writeln!(out, "  [{i}] {} on {} ({scope}): {detector}", m.detector.kind(), m.signal);
+    }
+    let p = &config.policy;
+    let _ = writeln!(out, "policy: trigger {}, cooldown {}, min_samples {}", p.trigger, p.cooldown, p.min_samples);
+    for (model, m) in &config.models {
+        if let Some(p) = &m.policy {
+            let _ = writeln!(
+                out,
+                "policy for {model}: trigger {}, cooldown {}, min_samples {}",
+                p.trigger, p.cooldown, p.min_samples
+            );
+        }
+    }
+    if let Some(sample) = sample {
+        render_unusable(&mut out, plan, sample);
+    }
+    render_alphas(&mut out, plan, sample)?;
+    let _ = writeln!(out, "observers:");
+    if observers.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for name in observers {
+        let _ = writeln!(out, "  {name}");
+    }
+    Ok(out)
+}
+
+/// Warns of monitors whose detector takes numbers, on signals the sample
+/// shows are categorical: they are not set up there and leave their family.
+fn render_unusable(out: &mut String, plan: &MonitorPlan, sample: &Sample) {
+    if sample.skipped > 0 {
+        let _ = writeln!(out, "records: {} lines of the sample were not records and were skipped", sample.skipped);
+    }
+    for (model, (_, categorical)) in &sample.models {
+        let categorical: Vec<Signal> = categorical.iter().cloned().collect();
+        for (i, signal) in plan.unusable(model, &categorical) {
+            let kind = plan.monitors[i].detector.kind();
+            let _ = writeln!(
+                out,
+                "warning: [{i}] {kind} takes numbers, but {} of {} is categorical: it is not set up there \
+                 and does not count in the correction (use chi_square, psi or jensen_shannon)",
+                signal,
+                clean(model)
+            );
+        }
+    }
+}
+
+/// The alpha each signal is tested at by the p-value monitors, for the
+/// signals of a sample of records, else of the reference files.
+fn render_alphas(out: &mut String, plan: &MonitorPlan, sample: Option<&Sample>) -> anyhow::Result<()> {
+    let tested: Vec<_> =
+        plan.monitors.iter().enumerate().filter(|(_, m)| m.detector.p_value_family().is_some()).collect();
+    if tested.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(out, "multiple testing (p-value monitors):");
+    for (i, m) in &tested {
+        let Some((correction, alpha)) = m.detector.p_value_family() else { continue };
+        let example = correction.per_test_alpha(alpha, 10);
+        let correction = format!("{correction:?}").to_lowercase();
+        let _ = writeln!(out, "  [{i}] {} on {}: alpha {alpha}, correction {correction}", m.detector.kind(), m.signal);
+        let mut listed = false;
+        if sample.is_none() {
+            if let Some(names) = m.detector.reference_signals()? {
+                let signals: Vec<Signal> = names.iter().filter_map(|s| s.parse().ok()).collect();
+                let model = m.models.as_ref().and_then(|ms| ms.first()).map_or("", String::as_str);
+                for e in plan.effective_alphas(model, &signals, &[]).iter().filter(|e| e.monitor == *i) {
+                    let _ = writeln!(
+                        out,
+                        "      {}: {:.6} ({} tests, signals of the reference file)",
+                        e.signal, e.per_test, e.tests
+                    );
+                    listed = true;
+                }
+            }
+        }
+        for (model, (signals, categorical)) in sample.map(|s| &s.models).into_iter().flatten() {
+            let signals: Vec<Signal> = signals.iter().cloned().collect();
+            let categorical: Vec<Signal> = categorical.iter().cloned().collect();
+            for e in plan.effective_alphas(model, &signals, &categorical).iter().filter(|e| e.monitor == *i) {
+                let _ = writeln!(out, "      {} {}: {:.6} ({} tests)", clean(model), e.signal, e.per_test, e.tests);
+                listed = true;
+            }
+        }
+        if !listed {
+            let _ = writeln!(
+                out,
+                "      each matching signal gets a share of {alpha} set by how many signals match \
+                 (with 10: {example:.6}); give --records FILE to list them"
+            );
+        }
+    }
+    Ok(())
+}
