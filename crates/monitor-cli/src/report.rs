@@ -19,6 +19,8 @@ use uuid::Uuid;
 
 /// Events listed per model version; the rest are counted.
 pub(crate) const LINES_PER_VERSION: usize = 50;
+/// Healthy models listed one by one; the rest are counted.
+const HEALTHY_LISTED: usize = 50;
 /// Model versions listed; events of further ones are counted.
 const MAX_VERSIONS: usize = 1_000;
 
@@ -116,8 +118,21 @@ pub(crate) fn render(
     for (key, v) in &data.versions {
         models.entry(&key.model).or_default().push((key, v));
     }
-    for (model, versions) in &models {
+    // Models with findings first, all of them (bounded by MAX_VERSIONS);
+    // healthy ones are listed up to a point, then counted.
+    let mut healthy_listed = 0;
+    let mut healthy_more = 0u64;
+    for (model, versions) in
+        models.iter().filter(|(_, v)| !v.is_empty()).chain(models.iter().filter(|(_, v)| v.is_empty()))
+    {
         let records = read.records_by_model.get(*model).copied().unwrap_or(0);
+        if versions.is_empty() {
+            if healthy_listed >= HEALTHY_LISTED {
+                healthy_more += 1;
+                continue;
+            }
+            healthy_listed += 1;
+        }
         let _ = writeln!(out, "{} ({records} records read)", clean(model));
         if versions.is_empty() {
             let _ = writeln!(out, "  healthy: no findings");
@@ -126,6 +141,9 @@ pub(crate) fn render(
             render_version(&mut out, key, v);
         }
         out.push('\n');
+    }
+    if healthy_more > 0 {
+        let _ = writeln!(out, "{healthy_more} more models with no findings (not listed)\n");
     }
     if read.records_of_other_models > 0 {
         let _ = writeln!(out, "{} records of further models (not listed one by one)\n", read.records_of_other_models);
