@@ -75,9 +75,9 @@ struct ReplayArgs {
     /// Stop at the first malformed line, with a non-zero exit.
     #[arg(long)]
     strict: bool,
-    /// Shard tasks. One keeps the output in input order.
-    #[arg(long, default_value_t = 1)]
-    shards: usize,
+    /// Shard tasks (1 to 1024). One keeps the output in input order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    shards: u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -34,7 +34,7 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let shown = Arc::clone(&rejected);
     let mut builder = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)?
         .overflow(Overflow::Block)
-        .shards(args.shards.max(1))
+        .shards(usize::from(args.shards))
         // Replay sends batches of up to 256 records: 16 of them bound what waits in memory.
         .queue_capacity(16)
         .on_reject(move |seq, e| {

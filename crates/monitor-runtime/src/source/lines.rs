@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 
 /// Records per batch.
 pub const BATCH: usize = 256;
+/// Bytes of input per batch: a batch of long lines is handed on early, so
+/// that the batches queued for the engine hold a bounded amount of memory.
+pub const BATCH_BYTES: usize = 4 << 20;
 /// The default longest line accepted, in bytes (1 MiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// The largest `max_line_bytes` that can be set (64 MiB).
@@ -135,6 +138,7 @@ fn read_batches<R: Read>(
     tx: &mpsc::Sender<Result<SourceBatch>>,
 ) -> Result<()> {
     let mut batch = SourceBatch::default();
+    let mut batch_bytes = 0usize;
     let mut buf = Vec::new();
     let mut index: u64 = 0;
     loop {
@@ -149,6 +153,7 @@ fn read_batches<R: Read>(
                     .at_line(seq + 1),
             )),
             Line::Complete => {
+                batch_bytes += buf.len();
                 let mut bytes = buf.as_slice();
                 if seq == 0 {
                     bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -164,8 +169,9 @@ fn read_batches<R: Read>(
         index += 1;
         batch.position = Some(Position::new(partition, index));
         // Hand the batch on when full, or before a read that may block.
-        if batch.len() >= BATCH || (!batch.is_empty() && reader.buffer().is_empty()) {
+        if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES || (!batch.is_empty() && reader.buffer().is_empty()) {
             let full = std::mem::take(&mut batch);
+            batch_bytes = 0;
             if tx.blocking_send(Ok(full)).is_err() {
                 return Ok(()); // the engine stopped reading
             }

@@ -15,7 +15,7 @@ use monitor_core::{Error, RecordError};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-pub use self::lines::{BATCH, DEFAULT_MAX_LINE_BYTES, LineSource, MAX_LINE_BYTES_LIMIT};
+pub use self::lines::{BATCH, BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, LineSource, MAX_LINE_BYTES_LIMIT};
 use crate::engine::{BatchDone, Sink};
 
 /// Batches submitted and not yet acknowledged before `pump` waits for the
