@@ -54,8 +54,14 @@ pub(crate) async fn demo(dir: Option<PathBuf>, format: Format) -> anyhow::Result
             dir.display()
         ));
     }
-    let args =
-        ReplayArgs { file: Some(records.clone()), config: Some(config.clone()), format, strict: true, shards: 1 };
+    let args = ReplayArgs {
+        file: Some(records.clone()),
+        config: Some(config.clone()),
+        format,
+        strict: true,
+        shards: 1,
+        max_line_bytes: 1 << 20,
+    };
     let code = replay(args).await?;
     if format == Format::Text {
         let jobs = std::fs::read_to_string(&jobs_log).unwrap_or_default();

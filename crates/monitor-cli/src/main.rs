@@ -75,6 +75,10 @@ struct ReplayArgs {
     /// Stop at the first malformed line, with a non-zero exit.
     #[arg(long)]
     strict: bool,
+    /// The longest line accepted, in bytes (at most 64 MiB); longer lines
+    /// are rejected with their number, without being held in memory.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+    max_line_bytes: u64,
     /// Shard tasks (1 to 1024). One keeps the output in input order.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     shards: u16,

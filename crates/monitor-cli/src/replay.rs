@@ -58,12 +58,13 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
     let engine = builder.spawn()?;
+    let max_line = usize::try_from(args.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
     let mut source = match &input {
         Some(path) => {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            LineSource::spawn("file", path.display().to_string(), file, DEFAULT_MAX_LINE_BYTES)
+            LineSource::spawn("file", path.display().to_string(), file, max_line)
         }
-        None => LineSource::spawn("stdin", "stdin", io::stdin(), DEFAULT_MAX_LINE_BYTES),
+        None => LineSource::spawn("stdin", "stdin", io::stdin(), max_line),
     };
     let sink = engine.sink();
     let options = PumpOptions { strict: args.strict };
