@@ -108,3 +108,8 @@ pub mod prelude {
     #[doc(inline)]
     pub use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig, builtin_detectors};
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
