@@ -88,13 +88,11 @@ mod tests {
 
     #[test]
     fn files_past_the_limit_are_refused() {
-        let dir = std::env::temp_dir().join(format!("monitor-core-fs-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("big.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.toml");
         std::fs::write(&path, "x".repeat(100)).unwrap();
         assert_eq!(read_regular_file(&path, 100, "config").unwrap().len(), 100);
         let e = read_regular_file(&path, 99, "config").unwrap_err().to_string();
         assert!(e.ends_with("longer than the limit of 99 bytes"), "{e}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

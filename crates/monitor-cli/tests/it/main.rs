@@ -9,11 +9,9 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_model-monitor"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("model-monitor-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the test ends.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("model-monitor-cli-{name}-")).tempdir().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -37,30 +35,29 @@ min_samples = 2
 #[test]
 fn demo_runs_the_whole_loop_with_nothing_installed() {
     let dir = scratch("demo");
-    let out = bin().args(["demo", "--dir"]).arg(&dir).output().unwrap();
+    let out = bin().args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("drift     metrics.accuracy by threshold"), "{stdout}");
     assert!(stdout.contains("drift     latency_ms by threshold: p99"), "{stdout}");
     assert!(stdout.contains("recsys (600 records read)\n  healthy: no findings"), "{stdout}");
-    let jobs = std::fs::read_to_string(dir.join("retrain-jobs.log")).unwrap();
+    let jobs = std::fs::read_to_string(dir.path().join("retrain-jobs.log")).unwrap();
     let mut models: Vec<&str> = jobs.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
     models.sort_unstable();
     assert_eq!(models, ["fraud", "search"]);
-    assert!(dir.join("events.ndjson").exists());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(dir.path().join("events.ndjson").exists());
 }
 
 #[test]
 fn json_replay_prints_one_event_a_line_with_its_seq() {
     let dir = scratch("json");
-    std::fs::write(dir.join("monitor.toml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("monitor.toml"), CONFIG).unwrap();
     let input = "{\"model\":\"m\",\"ts\":\"2026-11-23T10:00:00Z\",\"latency_ms\":10}\n\
                  {\"model\":\"m\",\"ts\":\"2026-11-23T10:00:01Z\",\"latency_ms\":20}\n\
                  {\"model\":\"m\",\"ts\":\"2026-11-23T10:00:02Z\",\"latency_ms\":300}\n\
                  {\"model\":\"m\",\"ts\":\"2026-11-23T10:00:03Z\",\"latency_ms\":400}\n";
     let mut cmd = bin();
-    cmd.args(["replay", "-", "--format", "json", "--config"]).arg(dir.join("monitor.toml"));
+    cmd.args(["replay", "-", "--format", "json", "--config"]).arg(dir.path().join("monitor.toml"));
     let out = run_with_stdin(cmd, input);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let events: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -72,33 +69,37 @@ fn json_replay_prints_one_event_a_line_with_its_seq() {
     assert_eq!(finding["ts"], "2026-11-23T10:00:03Z");
     assert_eq!((finding["statistic"].as_f64(), finding["threshold"].as_f64()), (Some(350.0), Some(100.0)));
     assert_eq!(finding["severity"], "drift");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn malformed_lines_are_reported_skipped_and_counted_or_stop_a_strict_replay() {
     let dir = scratch("bad");
-    std::fs::write(dir.join("monitor.toml"), CONFIG).unwrap();
-    let log = dir.join("log.ndjson");
+    std::fs::write(dir.path().join("monitor.toml"), CONFIG).unwrap();
+    let log = dir.path().join("log.ndjson");
     std::fs::write(&log, "{\"model\":\"m\",\"latency_ms\":10}\n{\"model\":\"m\",\"latency_ms\":\n{\"latency_ms\":3}\n{\"model\":\"m\",\"latency_ms\":12}\n").unwrap();
-    let out = bin().arg("replay").arg(&log).arg("--config").arg(dir.join("monitor.toml")).output().unwrap();
+    let out = bin().arg("replay").arg(&log).arg("--config").arg(dir.path().join("monitor.toml")).output().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("skipped: line 2: malformed JSON"), "{stderr}");
     assert!(stderr.contains("skipped: line 3: field `model`: is required"), "{stderr}");
     assert!(stdout.contains("2 records in") && stdout.contains("(2 malformed lines skipped"), "{stdout}");
 
-    let out =
-        bin().arg("replay").arg(&log).arg("--strict").arg("--config").arg(dir.join("monitor.toml")).output().unwrap();
+    let out = bin()
+        .arg("replay")
+        .arg(&log)
+        .arg("--strict")
+        .arg("--config")
+        .arg(dir.path().join("monitor.toml"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("stopped at the first malformed line (--strict): line 2: malformed JSON"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn check_config_accepts_the_demo_and_names_the_key_of_a_mistake() {
     let dir = scratch("check");
-    let good = dir.join("good.toml");
+    let good = dir.path().join("good.toml");
     std::fs::write(&good, include_str!("../../demo/monitor.toml")).unwrap();
     let out = bin().arg("check-config").arg(&good).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -119,7 +120,7 @@ fn check_config_accepts_the_demo_and_names_the_key_of_a_mistake() {
         ("[[observers]]\nkind = \"webhook\"\nurl = \"not a url\"\n", "observers[0]"),
         ("[[observers]]\nkind = \"pigeon\"\n", "unknown observer kind `pigeon`; known kinds:"),
     ] {
-        let bad = dir.join("bad.toml");
+        let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, config).unwrap();
         let out = bin().arg("check-config").arg(&bad).output().unwrap();
         let stderr = text(&out.stderr);
@@ -127,7 +128,6 @@ fn check_config_accepts_the_demo_and_names_the_key_of_a_mistake() {
         assert!(stderr.contains(expected), "{config}: {stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -143,13 +143,13 @@ fn check_config_prints_the_alpha_of_each_feature() {
     let train: String = (0..50)
         .map(|i| format!("{{\"model\":\"m\",\"features\":{{\"a\":{i},\"b\":{i},\"c\":{i},\"d\":{i}}}}}\n"))
         .collect();
-    std::fs::write(dir.join("train.ndjson"), &train).unwrap();
+    std::fs::write(dir.path().join("train.ndjson"), &train).unwrap();
     std::fs::write(
-        dir.join("monitor.toml"),
+        dir.path().join("monitor.toml"),
         "[[monitors]]\nsignal = \"features.*\"\ndetector = { kind = \"ks\", reference_file = \"train.ndjson\", window = 20 }\n",
     )
     .unwrap();
-    let out = bin().arg("check-config").arg(dir.join("monitor.toml")).output().unwrap();
+    let out = bin().arg("check-config").arg(dir.path().join("monitor.toml")).output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Bonferroni, as in Alibi Detect: 0.05 shared by 4 features.
@@ -158,11 +158,10 @@ fn check_config_prints_the_alpha_of_each_feature() {
         assert!(stdout.contains(&format!("features.{f}: 0.012500 (4 tests")), "{stdout}");
     }
     // A reference file that does not exist is caught here, not at the first record.
-    std::fs::remove_file(dir.join("train.ndjson")).unwrap();
-    let out = bin().arg("check-config").arg(dir.join("monitor.toml")).output().unwrap();
+    std::fs::remove_file(dir.path().join("train.ndjson")).unwrap();
+    let out = bin().arg("check-config").arg(dir.path().join("monitor.toml")).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("monitors[0].detector.reference_file"), "{}", text(&out.stderr));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `tail -f log | model-monitor replay --format json`: the finding of a
@@ -173,10 +172,10 @@ fn live_stdin_prints_a_finding_before_the_input_ends() {
     let dir = scratch("live");
     let config =
         "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", window = 1, max = 100.0 }\n";
-    std::fs::write(dir.join("monitor.toml"), config).unwrap();
+    std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
     let mut child = bin()
         .args(["replay", "--format", "json", "--config"])
-        .arg(dir.join("monitor.toml"))
+        .arg(dir.path().join("monitor.toml"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -205,12 +204,11 @@ fn live_stdin_prints_a_finding_before_the_input_ends() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn demo_files(name: &str) -> PathBuf {
+fn demo_files(name: &str) -> tempfile::TempDir {
     let dir = scratch(name);
-    let out = bin().args(["demo", "--format", "json", "--dir"]).arg(&dir).output().unwrap();
+    let out = bin().args(["demo", "--format", "json", "--dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     dir
 }
@@ -222,8 +220,8 @@ fn a_closed_stdout_ends_the_run_quietly() {
     for format in ["json", "text"] {
         let mut child = bin()
             .args(["replay", "--format", format, "--config"])
-            .arg(dir.join("monitor.toml"))
-            .arg(dir.join("records.ndjson"))
+            .arg(dir.path().join("monitor.toml"))
+            .arg(dir.path().join("records.ndjson"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -234,7 +232,6 @@ fn a_closed_stdout_ends_the_run_quietly() {
         assert!(out.status.success(), "{format}: {:?}", out.status);
         assert_eq!(text(&out.stderr), "", "{format}: nothing on stderr");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `/dev/full`: the write error is reported and the exit is non-zero.
@@ -245,8 +242,8 @@ fn a_full_disk_on_stdout_is_an_error() {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
         let out = bin()
             .args(["replay", "--format", format, "--config"])
-            .arg(dir.join("monitor.toml"))
-            .arg(dir.join("records.ndjson"))
+            .arg(dir.path().join("monitor.toml"))
+            .arg(dir.path().join("records.ndjson"))
             .stdout(full)
             .output()
             .unwrap();
@@ -255,7 +252,6 @@ fn a_full_disk_on_stdout_is_an_error() {
         assert_eq!(stderr.lines().count(), 1, "{format}: one line, not a flood: {stderr}");
         assert!(stderr.starts_with("error: writing to standard output: No space left on device"), "{stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// SIGINT: stop reading, process what was read, print the report, exit 130.
@@ -265,10 +261,10 @@ fn sigint_drains_reports_and_exits_130() {
     let dir = scratch("sigint");
     let config =
         "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", window = 1, max = 100.0 }\n";
-    std::fs::write(dir.join("monitor.toml"), config).unwrap();
+    std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
     let mut child = bin()
         .args(["replay", "--format", "json", "--config"])
-        .arg(dir.join("monitor.toml"))
+        .arg(dir.path().join("monitor.toml"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -292,7 +288,6 @@ fn sigint_drains_reports_and_exits_130() {
         stderr.contains("interrupted by SIGINT: stopped reading after line 1; everything read was processed"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -310,7 +305,6 @@ fn the_demo_directory_is_fresh_and_private() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{}", dir.display());
     assert!(std::fs::symlink_metadata(&dir).unwrap().is_dir());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `check-config --records`: a bad byte or a bad line is skipped and
@@ -320,7 +314,7 @@ fn the_demo_directory_is_fresh_and_private() {
 fn check_config_samples_records_safely_and_warns_of_unusable_monitors() {
     let dir = scratch("check");
     let config = "[[monitors]]\nsignal = \"features.*\"\ndetector = { kind = \"ks\", alpha = 0.05 }\n";
-    std::fs::write(dir.join("monitor.toml"), config).unwrap();
+    std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
     let mut records = Vec::new();
     records
         .extend_from_slice(b"{\"model\": \"m\", \"features\": {\"amount\": 1.5, \"country\": \"DE\", \"age\": 30}}\n");
@@ -328,12 +322,12 @@ fn check_config_samples_records_safely_and_warns_of_unusable_monitors() {
     records.extend_from_slice(b"not json\n");
     records
         .extend_from_slice(b"{\"model\": \"m\", \"features\": {\"amount\": 2.5, \"country\": \"FR\", \"age\": 31}}\n");
-    std::fs::write(dir.join("records.ndjson"), records).unwrap();
+    std::fs::write(dir.path().join("records.ndjson"), records).unwrap();
     let out = bin()
         .arg("check-config")
-        .arg(dir.join("monitor.toml"))
+        .arg(dir.path().join("monitor.toml"))
         .arg("--records")
-        .arg(dir.join("records.ndjson"))
+        .arg(dir.path().join("records.ndjson"))
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
@@ -343,7 +337,6 @@ fn check_config_samples_records_safely_and_warns_of_unusable_monitors() {
     // Two numeric features share alpha 0.05: 0.025 each, not 0.05 / 3.
     assert!(stdout.contains("m features.amount: 0.025000 (2 tests)"), "{stdout}");
     assert!(!stdout.contains("features.country: 0."), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `check-config … | head -1` ends quietly.
@@ -352,7 +345,7 @@ fn check_config_into_a_closed_pipe_ends_quietly() {
     let dir = demo_files("check-pipe");
     let mut child = bin()
         .arg("check-config")
-        .arg(dir.join("monitor.toml"))
+        .arg(dir.path().join("monitor.toml"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -361,5 +354,4 @@ fn check_config_into_a_closed_pipe_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(text(&out.stderr), "");
-    let _ = std::fs::remove_dir_all(&dir);
 }

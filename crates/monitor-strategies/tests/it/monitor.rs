@@ -148,8 +148,8 @@ fn effective_alpha_per_feature_for_check_config() {
 /// the plan, compared against from the first window on.
 #[test]
 fn reference_file_is_the_reference_from_the_first_window() {
-    let dir = std::env::temp_dir().join(format!("mm-ref-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let mut rng = SplitMix64::new(11);
     let mut text = String::new();
     for _ in 0..2000 {
@@ -211,7 +211,6 @@ fn reference_file_is_the_reference_from_the_first_window() {
     };
     let e = Monitor::new(bad).unwrap_err().to_string();
     assert!(e.contains("monitors[0].detector.reference_file") && e.contains("nope.ndjson"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A numeric test on a categorical feature could never fire: it is not set
