@@ -253,19 +253,65 @@ impl Detector for AdaptiveThreshold {
 
     fn explain(&self, a: &Assessment) -> String {
         let (mean, sd) = self.band().unwrap_or((f64::NAN, f64::NAN));
+        let k = if a.status == DriftStatus::Warning {
+            self.config.warning_k.unwrap_or(self.config.k)
+        } else {
+            self.config.k
+        };
+        // The bound named is the assessment's threshold, the one the event carries.
+        let (place, bound) = match a.status {
+            DriftStatus::Stable => ("inside", "nearest bound"),
+            DriftStatus::Warning | DriftStatus::Drift => ("outside", "bound"),
+        };
         format!(
-            "{} over {} samples is {}, outside the reference band {} ± {}·{} (bound {})",
+            "{} over {} samples is {}, {place} the reference band {} ± {}·{} ({bound} {})",
             self.config.statistic.name(),
             self.config.window,
             fmt_num(a.statistic),
             fmt_num(mean),
-            if a.status == DriftStatus::Warning {
-                self.config.warning_k.unwrap_or(self.config.k)
-            } else {
-                self.config.k
-            },
+            k,
             fmt_num(sd),
             fmt_num(a.threshold)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use monitor_core::detector::{Detector, DriftStatus, Sample};
+    use monitor_core::signal::SignalValue;
+
+    use super::*;
+
+    fn feed(d: &mut AdaptiveThreshold, xs: &[f64]) -> Option<Assessment> {
+        let mut last = None;
+        for &x in xs {
+            if let Some(a) = d.observe(Sample { value: SignalValue::Numeric(x), ts: Utc::now() }) {
+                last = Some(a);
+            }
+        }
+        last
+    }
+
+    /// The message says inside or outside as the verdict does, and names
+    /// the bound that the event carries as its threshold.
+    #[test]
+    fn explanations_match_the_verdict_and_the_threshold() {
+        let config = AdaptiveThresholdConfig { window: 2, reference: Some(20), ..Default::default() };
+        let mut d = AdaptiveThreshold::new(config);
+        // Reference windows with means 10 and 12 alternating: mean 11, sd about 1.
+        let reference: Vec<f64> = (0..20).map(|i| if (i / 2) % 2 == 0 { 10.0 } else { 12.0 }).collect();
+        feed(&mut d, &reference);
+        let drift = feed(&mut d, &[40.0, 40.0]).unwrap();
+        assert_eq!(drift.status, DriftStatus::Drift);
+        let message = d.explain(&drift);
+        assert!(message.contains("is 40, outside the reference band"), "{message}");
+        assert!(message.ends_with(&format!("(bound {})", fmt_num(drift.threshold))), "{message}");
+        let stable = feed(&mut d, &[11.0, 11.0]).unwrap();
+        assert_eq!(stable.status, DriftStatus::Stable);
+        let message = d.explain(&stable);
+        assert!(message.contains("is 11, inside the reference band"), "{message}");
+        assert!(message.ends_with(&format!("(nearest bound {})", fmt_num(stable.threshold))), "{message}");
     }
 }
