@@ -27,6 +27,13 @@ use model_monitor::runtime::Config;
 use model_monitor::strategies::builtin_detectors;
 use output::{Outcome, Stdout};
 
+/// mimalloc, not glibc's malloc: a replay parses on one thread and frees
+/// on another, and glibc then serialises every free on the parser's arena
+/// lock (see docs/PERFORMANCE.md for the measured difference). The
+/// libraries stay allocator-neutral.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_CONFIG: &str = include_str!("../demo/default.toml");
 
 #[derive(Parser)]
@@ -79,8 +86,9 @@ struct ReplayArgs {
     /// are rejected with their number, without being held in memory.
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
     max_line_bytes: u64,
-    /// Shard tasks (1 to 1024). One keeps the output in input order.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Shard tasks, 1 to 1024 (default: the number of cores). Each model's
+    /// events keep their order; with one shard, all events do.
+    #[arg(long, default_value_t = cores(), value_parser = clap::value_parser!(u16).range(1..=1024))]
     shards: u16,
 }
 
@@ -88,6 +96,11 @@ struct ReplayArgs {
 enum Format {
     Text,
     Json,
+}
+
+/// The number of cores, the default shard count.
+fn cores() -> u16 {
+    std::thread::available_parallelism().map_or(1, |n| u16::try_from(n.get()).unwrap_or(1024).min(1024))
 }
 
 fn main() -> ExitCode {

@@ -31,7 +31,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use monitor_core::Error;
@@ -43,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::monitor::{
-    Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
+    HashMap, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
 };
 use crate::policy::PolicyState;
 
@@ -237,7 +236,7 @@ impl Monitor {
                 ),
             ));
         }
-        let mut models: HashMap<String, HashMap<String, ModelState>> = HashMap::new();
+        let mut models: HashMap<String, HashMap<String, ModelState>> = HashMap::default();
         for (i, saved) in snapshot.models.into_iter().enumerate() {
             let path = format!("models[{i}]");
             let state = restore_version(&plan, &saved, &path)?;

@@ -1,11 +1,15 @@
 //! A source of NDJSON lines from any reader: a file or standard input.
 //!
-//! A blocking task reads and parses; batches cross to the engine through a
-//! small bounded queue. A partial batch is handed on as soon as the reader
-//! has no more buffered input, that is, just before a read that may block:
-//! a live stream (`tail -f log | model-monitor replay`) gets each record
-//! processed as it arrives, while a file is read in full batches.
+//! One blocking task reads and cuts the input into chunks of whole lines;
+//! the chunks are parsed on blocking tasks in parallel (as many as there are
+//! cores), and handed on in input order, so every model's records keep
+//! their order and a single-model stream still parses on every core. A
+//! partial chunk is cut as soon as the reader has no more buffered input,
+//! that is, just before a read that may block: a live stream
+//! (`tail -f log | model-monitor replay`) gets each record processed as it
+//! arrives, while a file is read in full chunks.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 
 use chrono::Utc;
@@ -34,8 +38,33 @@ pub const MAX_LINE_BYTES_LIMIT: usize = 64 << 20;
 #[derive(Debug)]
 pub struct LineSource {
     name: String,
-    rx: mpsc::Receiver<Result<SourceBatch>>,
+    rx: mpsc::Receiver<Result<Chunk>>,
+    /// Chunks being parsed, oldest first: handed on in this order.
+    parsing: VecDeque<tokio::task::JoinHandle<SourceBatch>>,
+    /// The most chunks parsed at once.
+    parallelism: usize,
+    /// The reader's error, handed on after the chunks read before it.
+    failed: Option<Error>,
     acked: Option<Position>,
+}
+
+/// Whole lines of input, not yet parsed.
+#[derive(Debug, Default)]
+struct Chunk {
+    /// The lines' bytes, without their newlines.
+    bytes: Vec<u8>,
+    /// Each line: its `seq`, and its end in `bytes`, or a line that was too
+    /// long.
+    lines: Vec<(u64, LineEnd)>,
+    /// Where the chunk ends.
+    position: Option<Position>,
+}
+
+/// Where a line of a [`Chunk`] ends, or why it was not kept.
+#[derive(Debug, Clone, Copy)]
+enum LineEnd {
+    At(usize),
+    TooLong { len: usize, max: usize },
 }
 
 impl LineSource {
@@ -48,16 +77,22 @@ impl LineSource {
         reader: impl Read + Send + 'static,
         max_line_bytes: usize,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(4);
+        let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
+        let (tx, rx) = mpsc::channel(parallelism + 2);
         let partition = partition.into();
         let max = max_line_bytes.clamp(1, MAX_LINE_BYTES_LIMIT);
         tokio::task::spawn_blocking(move || {
             let reader = BufReader::with_capacity(64 * 1024, reader);
-            if let Err(e) = read_batches(reader, &partition, max, &tx) {
+            if let Err(e) = read_chunks(reader, &partition, max, &tx) {
                 let _ = tx.blocking_send(Err(e));
             }
         });
-        Self { name: name.into(), rx, acked: None }
+        Self { name: name.into(), rx, parsing: VecDeque::new(), parallelism, failed: None, acked: None }
+    }
+
+    /// Starts parsing `chunk` on a blocking task.
+    fn parse(&mut self, chunk: Chunk) {
+        self.parsing.push_back(tokio::task::spawn_blocking(move || parse_chunk(chunk)));
     }
 
     /// The last position acknowledged by the engine: every line up to it is
@@ -74,7 +109,22 @@ impl Source for LineSource {
     }
 
     async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
-        self.rx.recv().await.transpose()
+        // Keep every core parsing: start the chunks already read, up to the
+        // limit; wait for one only when nothing is being parsed.
+        while self.failed.is_none() && self.parsing.len() < self.parallelism {
+            let next = if self.parsing.is_empty() { self.rx.recv().await } else { self.rx.try_recv().ok() };
+            match next {
+                Some(Ok(chunk)) => self.parse(chunk),
+                Some(Err(e)) => self.failed = Some(e),
+                None => break,
+            }
+        }
+        match self.parsing.pop_front() {
+            Some(task) => {
+                task.await.map(Some).map_err(|e| Error::io("parsing the input", std::io::Error::other(e.to_string())))
+            }
+            None => self.failed.take().map_or(Ok(None), Err),
+        }
     }
 
     async fn ack(&mut self, position: &Position) -> Result<()> {
@@ -131,14 +181,14 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> std::i
     }
 }
 
-fn read_batches<R: Read>(
+/// Reads `reader` into chunks of whole lines and sends them on, in order.
+fn read_chunks<R: Read>(
     mut reader: BufReader<R>,
     partition: &str,
     max: usize,
-    tx: &mpsc::Sender<Result<SourceBatch>>,
+    tx: &mpsc::Sender<Result<Chunk>>,
 ) -> Result<()> {
-    let mut batch = SourceBatch::default();
-    let mut batch_bytes = 0usize;
+    let mut chunk = Chunk::default();
     let mut buf = Vec::new();
     let mut index: u64 = 0;
     loop {
@@ -147,40 +197,53 @@ fn read_batches<R: Read>(
         let seq = index;
         match line {
             Line::End => break,
-            Line::TooLong(len) => batch.rejected.push((
-                seq,
-                RecordError::record(format!("line is {len} bytes, longer than the limit of {max} bytes"))
-                    .at_line(seq + 1),
-            )),
+            Line::TooLong(len) => chunk.lines.push((seq, LineEnd::TooLong { len, max })),
             Line::Complete => {
-                batch_bytes += buf.len();
-                let mut bytes = buf.as_slice();
-                if seq == 0 {
-                    bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-                }
-                if let Some(parsed) = parse(bytes, seq) {
-                    match parsed {
-                        Ok(record) => batch.records.push((seq, record)),
-                        Err(e) => batch.rejected.push((seq, e)),
-                    }
-                }
+                chunk.bytes.extend_from_slice(&buf);
+                chunk.lines.push((seq, LineEnd::At(chunk.bytes.len())));
             }
         }
         index += 1;
-        batch.position = Some(Position::new(partition, index));
-        // Hand the batch on when full, or before a read that may block.
-        if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES || (!batch.is_empty() && reader.buffer().is_empty()) {
-            let full = std::mem::take(&mut batch);
-            batch_bytes = 0;
-            if tx.blocking_send(Ok(full)).is_err() {
+        chunk.position = Some(Position::new(partition, index));
+        // Hand the chunk on when full, or before a read that may block.
+        if chunk.lines.len() >= BATCH || chunk.bytes.len() >= BATCH_BYTES || reader.buffer().is_empty() {
+            if tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
                 return Ok(()); // the engine stopped reading
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(Ok(batch));
+    if !chunk.lines.is_empty() {
+        let _ = tx.blocking_send(Ok(chunk));
     }
     Ok(())
+}
+
+/// Parses a chunk's lines into a batch that ends where the chunk ends.
+fn parse_chunk(chunk: Chunk) -> SourceBatch {
+    let mut batch = SourceBatch { position: chunk.position, ..SourceBatch::default() };
+    let mut start = 0;
+    for (seq, end) in chunk.lines {
+        match end {
+            LineEnd::TooLong { len, max } => batch.rejected.push((
+                seq,
+                RecordError::record(format!("line is {len} bytes, longer than the limit of {max} bytes"))
+                    .at_line(seq + 1),
+            )),
+            LineEnd::At(end) => {
+                let mut bytes = &chunk.bytes[start..end];
+                start = end;
+                if seq == 0 {
+                    bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+                }
+                match parse(bytes, seq) {
+                    Some(Ok(record)) => batch.records.push((seq, record)),
+                    Some(Err(e)) => batch.rejected.push((seq, e)),
+                    None => {}
+                }
+            }
+        }
+    }
+    batch
 }
 
 /// Parses one line; `None` for a blank line.

@@ -17,7 +17,7 @@ use monitor_core::{Error, RecordError};
 
 use self::evaluate::Ctx;
 pub use self::plan::{EffectiveAlpha, Limits, MonitorPlan, MonitorSpec, limit_bounds};
-pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
+pub(crate) use self::state::{HashMap, Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
 pub use self::stats::MonitorStats;
 
 /// The synchronous monitoring loop for every model version: records in,

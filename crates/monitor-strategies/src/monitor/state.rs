@@ -1,7 +1,10 @@
 //! The state of each model version: its signals, their detectors and alarm
 //! state, created on first sight and evicted least recently seen first.
 
-use std::collections::HashMap;
+/// The maps of the hot path: keyed by names, looked up for every record, so
+/// hashed with foldhash rather than SipHash (no untrusted-key flooding risk
+/// here: the number of names per map is bounded by the limits).
+pub(crate) type HashMap<K, V> = foldhash::HashMap<K, V>;
 
 use monitor_core::detector::{AlarmMode, Detector, DriftStatus};
 use monitor_core::event::Finding;
@@ -101,7 +104,10 @@ impl Versions {
             let state = self.models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
             state.bytes = cost;
         }
-        let state = self.models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
+        // Known versions are found without building a key: no allocation.
+        let Some(state) = self.models.get_mut(model).and_then(|v| v.get_mut(version)) else {
+            unreachable!("the version was created above")
+        };
         state.last_seen = tick;
         (state, &mut self.bytes)
     }
