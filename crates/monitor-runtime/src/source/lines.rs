@@ -206,10 +206,9 @@ fn read_chunks<R: Read>(
         index += 1;
         chunk.position = Some(Position::new(partition, index));
         // Hand the chunk on when full, or before a read that may block.
-        if chunk.lines.len() >= BATCH || chunk.bytes.len() >= BATCH_BYTES || reader.buffer().is_empty() {
-            if tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
-                return Ok(()); // the engine stopped reading
-            }
+        let due = chunk.lines.len() >= BATCH || chunk.bytes.len() >= BATCH_BYTES || reader.buffer().is_empty();
+        if due && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+            return Ok(()); // the engine stopped reading
         }
     }
     if !chunk.lines.is_empty() {
