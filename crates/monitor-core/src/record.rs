@@ -430,7 +430,11 @@ fn features(value: Loose<'_>) -> Result<BTreeMap<String, Value>, RecordError> {
         let value = match v {
             // A missing feature value is common in production and carries no signal.
             Loose::Null => continue,
-            Loose::Int(_) | Loose::UInt(_) | Loose::Float(_) => Value::Number(number(&format!("features.{name}"), &v)?),
+            // The error's field name is only built for an error.
+            Loose::Int(_) | Loose::UInt(_) | Loose::Float(_) => match v.as_f64() {
+                Some(x) if x.is_finite() => Value::Number(x),
+                _ => return Err(RecordError::field(format!("features.{name}"), &v, "must be a finite number")),
+            },
             Loose::Str(s) => Value::Category(s.into_owned()),
             Loose::Bool(b) => Value::Category(b.to_string()),
             other => {
@@ -465,7 +469,10 @@ fn metrics(value: Loose<'_>) -> Result<BTreeMap<String, f64>, RecordError> {
         if v == Loose::Null {
             continue;
         }
-        let x = number(&format!("metrics.{name}"), &v)?;
+        let x = match v.as_f64() {
+            Some(x) if x.is_finite() => x,
+            _ => return Err(RecordError::field(format!("metrics.{name}"), &v, "must be a finite number")),
+        };
         if out.contains_key(&*name) {
             return Err(RecordError::field(
                 "metrics",
@@ -558,6 +565,35 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
 
 struct LooseVisitor;
 
+/// An object key, borrowed from the input when it has no escapes: serde's
+/// own `Cow<str>` always allocates, which cost an allocation per key.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
 impl<'de> serde::de::Visitor<'de> for LooseVisitor {
     type Value = Loose<'de>;
 
@@ -601,7 +637,7 @@ impl<'de> serde::de::Visitor<'de> for LooseVisitor {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let value: Loose<'de> = map.next_value()?;
             entries.push((key, value));
         }
