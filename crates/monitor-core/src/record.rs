@@ -154,7 +154,19 @@ impl Record {
         let Loose::Object(map) = loose else {
             return Err(RecordError::record(format!("expected a JSON object, got {}", loose.type_name())));
         };
-        let mut record = Self::new(String::new(), received_at);
+        // Empty strings do not allocate; the default version is set at the
+        // end, only when the record names none.
+        let mut record = Self {
+            model: String::new(),
+            version: String::new(),
+            ts: received_at,
+            id: None,
+            latency_ms: None,
+            prediction: None,
+            label: None,
+            features: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+        };
         let mut model = None;
         let mut seen = [false; RECORD_FIELDS.len()];
         for (field, value) in map {
@@ -195,6 +207,9 @@ impl Record {
                 }
             }
         }
+        if record.version.is_empty() {
+            record.version = DEFAULT_VERSION.to_owned();
+        }
         record.model = model.ok_or_else(|| RecordError {
             line: None,
             field: Some("model".into()),
@@ -219,9 +234,9 @@ impl Record {
                 Ok(())
             }
         };
-        let text = |field: &str, value: &Value| match value {
+        let text = |field: &dyn Fn() -> String, value: &Value| match value {
             Value::Category(c) if c.len() > MAX_TEXT_BYTES => Err(RecordError::field(
-                field,
+                field(),
                 format!("{:?}…", prefix(c)),
                 format!("is {} bytes, longer than the limit of {MAX_TEXT_BYTES}", c.len()),
             )),
@@ -234,7 +249,7 @@ impl Record {
         }
         for (field, value) in [("prediction", &self.prediction), ("label", &self.label)] {
             if let Some(v) = value {
-                text(field, v)?;
+                text(&|| field.to_owned(), v)?;
             }
         }
         let count = self.features.len() + self.metrics.len();
@@ -247,7 +262,8 @@ impl Record {
         }
         for (n, v) in &self.features {
             name("features", n)?;
-            text(&format!("features.{n}"), v)?;
+            // The field's name is only built for an error.
+            text(&|| format!("features.{n}"), v)?;
         }
         for n in self.metrics.keys() {
             name("metrics", n)?;
