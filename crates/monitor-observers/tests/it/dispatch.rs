@@ -177,7 +177,8 @@ async fn the_scheduler_retries_a_failing_engine_with_backoff() {
     let dispatcher = HttpDispatcher::new(&receiver.url(), HttpPreset::Airflow { dag_id: "d".into() }).unwrap();
     let mut scheduler = RetrainScheduler::builder(dispatcher)
         .retry(RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(50)))
-        .build();
+        .build()
+        .unwrap();
     let published = Published::default();
     scheduler.attach(std::sync::Arc::new(published.clone()));
     let (job_id, event) = retrain_event("fraud", "accuracy");

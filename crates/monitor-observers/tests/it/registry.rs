@@ -19,6 +19,7 @@ async fn builds_each_builtin_kind() {
     register_builtins(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "log", "retrain", "webhook"]);
     let dir = tempfile::tempdir().unwrap();
+    crate::support::script(dir.path(), "retrain.sh", "exit 0");
     let ctx = ctx_in(dir.path());
     for (spec, name) in [
         (json!({"kind": "log"}), "log"),
@@ -114,7 +115,7 @@ fn invalid_urls_and_values_are_config_errors_at_build() {
     assert!(err.contains("invalid duration `soon`"), "{err}");
     let err =
         build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh"}, "max_concurrent": 0}));
-    assert_eq!(err, "config error at `observers[0].max_concurrent`: must be at least 1");
+    assert_eq!(err, "config error at `observers[0].max_concurrent`: must be between 1 and 1024 (got 0)");
 }
 
 #[test]

@@ -75,3 +75,12 @@ pub fn ctx_in(dir: &Path) -> BuildContext {
 pub fn ctx() -> BuildContext {
     BuildContext { dispatchers: monitor_observers::builtin_dispatchers(), ..Default::default() }
 }
+
+/// Writes an executable shell script `name` into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}

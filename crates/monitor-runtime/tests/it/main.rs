@@ -116,11 +116,17 @@ impl Observer for SlowScheduler {
     async fn on_event(&mut self, event: &Event) -> monitor_core::Result<()> {
         let EventKind::RetrainRequested(request) = &event.kind else { return Ok(()) };
         let publisher = Arc::clone(self.publisher.as_ref().unwrap());
-        let (key, job_id, seq) = (event.key.clone(), request.job_id, event.seq);
+        let (key, job_id, seq, ts) = (event.key.clone(), request.job_id, event.seq, event.ts);
         self.workers.push(std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
-            let update = JobUpdate { job_id, status: JobStatus::Succeeded, dispatcher: "test".into(), detail: None };
-            publisher.publish(Event::new(key, Utc::now(), seq, EventKind::JobStatus(update)));
+            let update = JobUpdate {
+                job_id,
+                at: Utc::now(),
+                status: JobStatus::Succeeded,
+                dispatcher: "test".into(),
+                detail: None,
+            };
+            publisher.publish(Event::new(key, ts, seq, EventKind::JobStatus(update)));
         }));
         Ok(())
     }
