@@ -576,3 +576,107 @@ async fn dropping_the_scheduler_leaves_no_command_running() {
     }
     assert!(detail_of(&published, job, JobStatus::Failed).starts_with("cut off at shutdown"));
 }
+
+/// The names of the variables in an `env` dump.
+fn names(dump: &str) -> std::collections::BTreeSet<String> {
+    dump.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k.to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_child_gets_a_clean_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    // A variable of ours that is not in the safe set stands in for a secret.
+    let secret = std::env::vars()
+        .map(|(k, _)| k)
+        .find(|k| !CommandDispatcher::SAFE_ENV.contains(&k.as_str()) && !k.starts_with("MODEL_MONITOR_"))
+        .expect("the test runs with some variable beyond the safe set (cargo sets CARGO_*)");
+    let run = |dispatcher: CommandDispatcher, file: &'static str| async move {
+        let job = RetrainJob::from_event(&retrain_event("fraud", "accuracy").1).unwrap();
+        let outcome = dispatcher.args(["-c", &format!("env > {file}")]).dispatch(&job).await.unwrap();
+        assert!(outcome.is_success(), "{outcome:?}");
+    };
+    run(CommandDispatcher::new("sh").current_dir(dir.path()).env("MLFLOW_TRACKING_URI", "http://mlflow"), "clean.env")
+        .await;
+    let clean = names(&std::fs::read_to_string(dir.path().join("clean.env")).unwrap());
+    // `sh` adds PWD, SHLVL and `_` of its own.
+    let allowed: Vec<&str> = CommandDispatcher::SAFE_ENV
+        .iter()
+        .copied()
+        .chain(["MLFLOW_TRACKING_URI", "MODEL_MONITOR_JOB", "MODEL_MONITOR_MODEL", "MODEL_MONITOR_VERSION"])
+        .chain(["MODEL_MONITOR_JOB_ID", "PWD", "SHLVL", "_", "OLDPWD"])
+        .collect();
+    let extra: Vec<&String> = clean.iter().filter(|k| !allowed.contains(&k.as_str())).collect();
+    assert!(extra.is_empty(), "the child inherited {extra:?}");
+    assert!(!clean.contains(&secret));
+    assert!(clean.contains("PATH") && clean.contains("MODEL_MONITOR_JOB") && clean.contains("MLFLOW_TRACKING_URI"));
+
+    // What the config names is passed on.
+    run(CommandDispatcher::new("sh").current_dir(dir.path()).inherit_env(secret.clone()), "named.env").await;
+    let named = names(&std::fs::read_to_string(dir.path().join("named.env")).unwrap());
+    assert!(named.contains(&secret), "{named:?}");
+}
+
+#[tokio::test]
+async fn job_status_ts_is_the_request_event_time_and_at_the_wall_clock() {
+    let (dispatcher, _jobs) = ChannelDispatcher::new(8);
+    let mut scheduler = RetrainScheduler::new(dispatcher);
+    let published = attached(&mut scheduler);
+    let (job, mut event) = retrain_event("fraud", "accuracy");
+    // Yesterday's log, replayed.
+    event.ts = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:04:09Z").unwrap().into();
+    let before = chrono::Utc::now();
+    scheduler.on_event(&event).await.unwrap();
+    scheduler.flush().await.unwrap();
+    let after = chrono::Utc::now();
+    let updates: Vec<(chrono::DateTime<chrono::Utc>, monitor_core::event::JobUpdate)> = published
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobStatus(u) => Some((e.ts, u)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updates.len(), 3);
+    for (ts, update) in &updates {
+        assert_eq!(update.job_id, job);
+        assert_eq!(*ts, event.ts, "ts is event time");
+        assert!(update.at >= before && update.at <= after, "at is the wall clock: {}", update.at);
+    }
+    let json = serde_json::to_value(&published.events()[0]).unwrap();
+    assert_eq!(json["ts"], "2026-11-23T10:04:09Z");
+    assert!(json["at"].as_str().is_some_and(|at| at.parse::<chrono::DateTime<chrono::Utc>>().is_ok()), "{json}");
+}
+
+/// A dispatcher that always fails, retryably.
+struct AlwaysFails;
+
+#[async_trait]
+impl Dispatcher for AlwaysFails {
+    fn kind(&self) -> &str {
+        "down"
+    }
+
+    async fn dispatch(&self, _job: &RetrainJob) -> Result<DispatchOutcome> {
+        Ok(DispatchOutcome::retryable("HTTP 503"))
+    }
+}
+
+#[tokio::test]
+async fn failed_jobs_are_losses_and_the_log_stays_quiet() {
+    let mut scheduler = RetrainScheduler::builder(AlwaysFails)
+        .retry(RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(2)))
+        .max_concurrent(4)
+        .build()
+        .unwrap();
+    let _published = attached(&mut scheduler);
+    let (logs, guard) = crate::support::capture_logs();
+    for i in 0..20 {
+        scheduler.on_event(&retrain_event(&format!("model-{i}"), "accuracy").1).await.unwrap();
+    }
+    scheduler.flush().await.unwrap();
+    drop(guard);
+    assert_eq!(scheduler.losses(), monitor_core::observer::ObserverLosses { given_up: 20, dropped: 0 });
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("further failures of `down` are counted"), "{warnings:#?}");
+}
