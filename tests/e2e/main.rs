@@ -175,6 +175,17 @@ async fn drift_and_latency_findings_reach_a_webhook_and_start_one_job_per_failin
         let of_model: Vec<JobStatus> = statuses.iter().filter(|(m, _)| m == model).map(|(_, s)| *s).collect();
         assert_eq!(of_model, [JobStatus::Dispatched, JobStatus::Succeeded], "{model}");
     }
+    // One clock per field: a job's status events carry its request's event
+    // time in `ts`, and the wall-clock time of the change in `at`.
+    for e in &events {
+        if let EventKind::JobStatus(j) = &e.kind {
+            let request = events
+                .iter()
+                .find(|r| matches!(&r.kind, EventKind::RetrainRequested(q) if q.job_id == j.job_id))
+                .unwrap();
+            assert_eq!(e.ts, request.ts, "{e:?}");
+        }
+    }
     assert_eq!(summary.jobs_succeeded, 2);
 
     // The webhook got each finding, as our JSON event.

@@ -41,7 +41,10 @@ pub struct Event {
     /// The model and version it concerns.
     #[serde(flatten)]
     pub key: ModelKey,
-    /// Event time: the time of the record that caused it, or of the job change.
+    /// Event time, always: the `ts` of the record that caused it. A
+    /// `job_status` event carries the event time of the retrain request
+    /// its job answers; the wall-clock time of the change is its
+    /// [`JobUpdate::at`].
     pub ts: DateTime<Utc>,
     /// The 0-based index of the input record that caused it.
     pub seq: u64,
@@ -319,10 +322,16 @@ impl fmt::Display for JobStatus {
 }
 
 /// The payload of a job status change.
+///
+/// Its event's `ts` is event time, like every event's (that of the retrain
+/// request the job answers), so that one field has one clock; `at` is when
+/// the change happened, by the wall clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobUpdate {
     /// The job.
     pub job_id: Uuid,
+    /// When the status changed, by the wall clock (RFC 3339 in JSON).
+    pub at: DateTime<Utc>,
     /// Its new status.
     pub status: JobStatus,
     /// The dispatcher that handles it (`command`, `channel`, ...).
@@ -407,6 +416,7 @@ mod tests {
             3,
             EventKind::JobStatus(JobUpdate {
                 job_id: Uuid::nil(),
+                at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(90),
                 status: JobStatus::Dispatched,
                 dispatcher: "command".into(),
                 detail: None,
@@ -415,6 +425,7 @@ mod tests {
         let json = serde_json::to_string(&event).unwrap_or_default();
         assert!(json.contains(r#""type":"job_status""#), "{json}");
         assert!(json.contains(r#""status":"dispatched""#), "{json}");
+        assert!(json.contains(r#""at":"1970-01-01T00:01:30Z""#), "{json}");
         let back: Event = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
         assert_eq!(back, event);
     }

@@ -37,7 +37,7 @@
 //! let ctx = BuildContext { dispatchers: builtin_dispatchers(), ..Default::default() };
 //! let spec = serde_json::json!({
 //!     "kind": "retrain",
-//!     "dispatch": { "kind": "command", "program": "./retrain.sh", "args": ["{model}", "{job_id}"], "timeout": "10m" },
+//!     "dispatch": { "kind": "command", "program": "sh", "args": ["retrain.sh", "{model}", "{job_id}"], "timeout": "10m" },
 //! });
 //! let scheduler = registry.build("observers[0]", &spec, &ctx)?;
 //! assert_eq!(scheduler.name(), "retrain");
@@ -49,6 +49,10 @@
 //! let spec = serde_json::json!({ "kind": "retrain", "dispatch": { "kind": "cron" } });
 //! let err = registry.build("observers[2]", &spec, &ctx).err().map(|e| e.to_string()).unwrap_or_default();
 //! assert_eq!(err, "config error at `observers[2].dispatch.kind`: unknown dispatcher kind `cron`; known kinds: command, http");
+//! // A program that is not there is caught now, not at the first job.
+//! let spec = serde_json::json!({ "kind": "retrain", "dispatch": { "kind": "command", "program": "./no-such-script.sh" } });
+//! let err = registry.build("observers[3]", &spec, &ctx).err().map(|e| e.to_string()).unwrap_or_default();
+//! assert_eq!(err, "config error at `observers[3].dispatch.program`: `./no-such-script.sh` does not exist");
 //! # Ok::<(), monitor_core::Error>(())
 //! ```
 //!
@@ -61,7 +65,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bounds;
 pub mod dispatch;
+mod failures;
 pub mod file;
 pub mod log;
 pub mod retrain;
@@ -70,6 +76,7 @@ pub mod secret;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+mod text;
 pub mod webhook;
 
 use monitor_core::observer::ObserverRegistry;
@@ -101,18 +108,78 @@ pub fn builtin_registry() -> ObserverRegistry {
     registry
 }
 
+/// The most bytes of a response body that webhooks and HTTP dispatchers
+/// read: enough for an error message, and a receiver that answers with a
+/// gigabyte costs no more than this.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
 /// The HTTP client of webhooks and HTTP dispatchers: `timeout` for the whole
-/// request and for connecting, and our user agent. `owner` names the observer
-/// in the error.
+/// request and for connecting, our user agent, and no redirects (a redirect
+/// would carry a signed body or a token to another place; a 3xx answer is a
+/// failure that says where it pointed). Proxies named by `HTTP_PROXY`,
+/// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` are honoured, as by curl.
+/// `owner` names the observer in the error.
 pub(crate) fn http_client(timeout: std::time::Duration, owner: &str) -> monitor_core::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("model-monitor/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| {
             monitor_core::Error::observer(owner, format!("could not build the HTTP client: {}", e.without_url()))
         })
+}
+
+/// Reads at most [`MAX_RESPONSE_BODY`] bytes of a response's body, then
+/// drops the rest (and the connection with it). A body that fails half-way
+/// is what was read until then.
+pub(crate) async fn read_body_prefix(response: &mut reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < MAX_RESPONSE_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_RESPONSE_BODY - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
+/// The detail of a 3xx answer, which is never followed: the status and the
+/// origin (`scheme://host:port`) it pointed to, never its path or query,
+/// which may hold a token.
+pub(crate) fn redirect_detail(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    base: &url::Url,
+) -> String {
+    let target = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|location| base.join(location).ok())
+        .map(|to| format!(" to {}", to.origin().ascii_serialization()))
+        .unwrap_or_default();
+    format!(
+        "HTTP {status}: a redirect{target}, not followed (redirects are never followed, so that a body or a token \
+         goes only where the config says: point the URL at the final location)"
+    )
+}
+
+/// Warns, at build time, that `url` carries credentials, without printing
+/// them: reqwest sends them as HTTP Basic authentication, and every log
+/// names the URL by its origin only.
+pub(crate) fn warn_userinfo(owner: &str, url: &url::Url) {
+    if !url.username().is_empty() || url.password().is_some() {
+        tracing::warn!(
+            observer = %owner,
+            receiver = %url.origin().ascii_serialization(),
+            "the URL carries credentials (user:password@); they are sent as HTTP Basic authentication and kept \
+             out of logs, but a config file is easily shared: prefer `url_env`, or a token in `token_env`"
+        );
+    }
 }
 
 /// A failed request in a few words and its causes, without the URL (which
@@ -129,7 +196,7 @@ pub(crate) fn describe_request_error(e: &reqwest::Error) -> String {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         text.push_str(": ");
-        text.push_str(&cause.to_string());
+        text.push_str(&text::escape_control(&cause.to_string()));
         source = cause.source();
     }
     text

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use monitor_core::duration::HumanDuration;
+use monitor_core::{Error, Result};
 use serde::Deserialize;
 
 /// How often and how patiently a failed delivery or dispatch is retried.
@@ -46,6 +47,14 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The most attempts a policy may make: `retry.max_attempts` is at most this.
+    pub const MAX_ATTEMPTS: u32 = 20;
+    /// The longest `retry.backoff`.
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+    /// The longest `retry.max_backoff`, and so the longest wait between two
+    /// attempts (a `Retry-After` aside, which webhooks cap on their own).
+    pub const MAX_MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
     /// A policy of `max_attempts` attempts (at least 1), starting at `backoff`
     /// and doubling up to `max_backoff`.
     pub fn new(max_attempts: u32, backoff: Duration, max_backoff: Duration) -> Self {
@@ -57,14 +66,45 @@ impl RetryPolicy {
         Self::new(1, Duration::ZERO, Duration::ZERO)
     }
 
+    /// Checks the bounds: 1 to [`MAX_ATTEMPTS`](Self::MAX_ATTEMPTS)
+    /// attempts, a `backoff` of at most [`MAX_BACKOFF`](Self::MAX_BACKOFF), a
+    /// `max_backoff` of at least `backoff` and at most
+    /// [`MAX_MAX_BACKOFF`](Self::MAX_MAX_BACKOFF). Errors name the key
+    /// (`retry.max_attempts`, ...).
+    pub fn check(&self) -> Result<()> {
+        if self.max_attempts == 0 || self.max_attempts > Self::MAX_ATTEMPTS {
+            return Err(Error::config(
+                "retry.max_attempts",
+                format!("must be between 1 and {} (got {})", Self::MAX_ATTEMPTS, self.max_attempts),
+            ));
+        }
+        crate::bounds::at_most("retry.backoff", self.backoff, Self::MAX_BACKOFF)?;
+        crate::bounds::at_most("retry.max_backoff", self.max_backoff, Self::MAX_MAX_BACKOFF)?;
+        if self.max_backoff < self.backoff {
+            return Err(Error::config(
+                "retry.max_backoff",
+                format!(
+                    "must be at least `backoff` ({}), got {}",
+                    HumanDuration(self.backoff),
+                    HumanDuration(self.max_backoff)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The policy as `backon`'s exponential backoff with jitter: one delay
-    /// per retry, `max_attempts - 1` in all.
+    /// per retry, `max_attempts - 1` in all. Out-of-bounds values (from code
+    /// that skipped [`check`](Self::check)) are held to the bounds here, so
+    /// that no delay can overflow and no loop can run for ever.
     pub(crate) fn backoff(&self) -> ExponentialBuilder {
-        let retries = usize::try_from(self.max_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        let attempts = self.max_attempts.clamp(1, Self::MAX_ATTEMPTS);
+        let retries = usize::try_from(attempts - 1).unwrap_or(0);
+        let max = self.max_backoff.min(Self::MAX_MAX_BACKOFF);
         ExponentialBuilder::new()
             .with_factor(2.0)
-            .with_min_delay(self.backoff / 2)
-            .with_max_delay(self.max_backoff / 2)
+            .with_min_delay(self.backoff.min(Self::MAX_BACKOFF).min(max) / 2)
+            .with_max_delay(max / 2)
             .with_max_times(retries)
             .with_jitter()
     }
@@ -86,12 +126,18 @@ pub(crate) struct RetryConfig {
 }
 
 impl RetryConfig {
-    pub(crate) fn or(self, default: RetryPolicy) -> RetryPolicy {
-        RetryPolicy::new(
-            self.max_attempts.unwrap_or(default.max_attempts),
-            self.backoff.map_or(default.backoff, HumanDuration::as_std),
-            self.max_backoff.map_or(default.max_backoff, HumanDuration::as_std),
-        )
+    /// The policy these keys make over `default`, checked (see
+    /// [`RetryPolicy::check`]). A `backoff` above the default `max_backoff`
+    /// raises it, when `max_backoff` is not given.
+    pub(crate) fn resolve(self, default: RetryPolicy) -> Result<RetryPolicy> {
+        let backoff = self.backoff.map_or(default.backoff, HumanDuration::as_std);
+        let policy = RetryPolicy {
+            max_attempts: self.max_attempts.unwrap_or(default.max_attempts),
+            backoff,
+            max_backoff: self.max_backoff.map_or(default.max_backoff.max(backoff), HumanDuration::as_std),
+        };
+        policy.check()?;
+        Ok(policy)
     }
 }
 
@@ -124,6 +170,42 @@ mod tests {
         let p = RetryPolicy::new(2, Duration::from_secs(10), Duration::from_secs(10));
         let delays: std::collections::HashSet<_> = (0..20).flat_map(|_| p.delays()).collect();
         assert!(delays.len() > 1);
+    }
+
+    #[test]
+    fn bounds_are_checked_and_name_their_key() {
+        let err = |c: RetryConfig| c.resolve(RetryPolicy::none()).unwrap_err().to_string();
+        let secs = |s| Some(HumanDuration::from_secs(s));
+        assert_eq!(
+            err(RetryConfig { max_attempts: Some(4_294_967_295), ..Default::default() }),
+            "config error at `retry.max_attempts`: must be between 1 and 20 (got 4294967295)"
+        );
+        assert!(err(RetryConfig { max_attempts: Some(0), ..Default::default() }).contains("between 1 and 20"));
+        assert_eq!(
+            err(RetryConfig { backoff: secs(6_214_954_135_204_232_960), ..Default::default() }),
+            "config error at `retry.backoff`: must be at most 10m (got 71932339527826d18h29m20s)"
+        );
+        assert!(
+            err(RetryConfig { max_backoff: secs(7200), ..Default::default() })
+                .starts_with("config error at `retry.max_backoff`: must be at most 1h")
+        );
+        assert_eq!(
+            err(RetryConfig { backoff: secs(60), max_backoff: secs(30), ..Default::default() }),
+            "config error at `retry.max_backoff`: must be at least `backoff` (1m), got 30s"
+        );
+        // A backoff above the default cap raises the cap.
+        let p = RetryConfig { backoff: secs(60), ..Default::default() }
+            .resolve(RetryPolicy::new(3, Duration::from_secs(1), Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!((p.backoff, p.max_backoff), (Duration::from_secs(60), Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn delays_stay_bounded_whatever_the_fields_say() {
+        let wild = RetryPolicy { max_attempts: u32::MAX, backoff: Duration::MAX, max_backoff: Duration::MAX };
+        let delays: Vec<Duration> = wild.delays().collect();
+        assert_eq!(delays.len(), 19);
+        assert!(delays.iter().all(|d| *d <= RetryPolicy::MAX_MAX_BACKOFF), "{delays:?}");
     }
 
     #[test]

@@ -77,12 +77,22 @@ pub struct Response {
     pub delay: Duration,
     /// Answer these raw bytes instead of HTTP, then close.
     pub raw: Option<Vec<u8>>,
+    /// Stream a body of this many bytes (`x`s) instead of `body`, written
+    /// as the client reads: a huge answer that the receiver never holds.
+    pub streamed: Option<u64>,
 }
 
 impl Response {
     /// An empty answer with `status`.
     pub fn status(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: String::new(), delay: Duration::ZERO, raw: None }
+        Self { status, headers: Vec::new(), body: String::new(), delay: Duration::ZERO, raw: None, streamed: None }
+    }
+
+    /// `status` with a body of `len` bytes, streamed: a receiver that
+    /// answers a gigabyte (or a terabyte) without holding it.
+    /// [`WebhookReceiver::body_bytes_sent`] tells how much the client took.
+    pub fn huge_body(status: u16, len: u64) -> Self {
+        Self { streamed: Some(len), ..Self::status(status) }
     }
 
     /// Adds a header.
@@ -128,6 +138,7 @@ struct State {
     requests: Vec<Request>,
     script: VecDeque<Response>,
     default: Response,
+    body_bytes_sent: u64,
 }
 
 /// A real HTTP/1.1 server on `127.0.0.1:0` that records requests and answers
@@ -150,6 +161,7 @@ impl WebhookReceiver {
             requests: Vec::new(),
             script: VecDeque::new(),
             default: Response::status(200),
+            body_bytes_sent: 0,
         }));
         let arrived = Arc::new(Notify::new());
         let task = tokio::spawn(serve(listener, Arc::clone(&state), Arc::clone(&arrived)));
@@ -189,6 +201,13 @@ impl WebhookReceiver {
     /// The answer once the script has run out.
     pub fn set_default(&self, response: impl Into<Response>) {
         self.lock().default = response.into();
+    }
+
+    /// The bytes of streamed bodies ([`Response::huge_body`]) written so
+    /// far: a client that stops reading stops this count (give or take the
+    /// sockets' buffers).
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.lock().body_bytes_sent
     }
 
     /// Every request received so far, in order.
@@ -258,18 +277,45 @@ async fn connection(mut stream: TcpStream, state: Arc<Mutex<State>>, arrived: Ar
         for (k, v) in &response.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        head.push_str(&format!("content-length: {}\r\n", response.body.len()));
+        let len = response.streamed.unwrap_or(response.body.len() as u64);
+        head.push_str(&format!("content-length: {len}\r\n"));
         if close {
             head.push_str("connection: close\r\n");
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
+        if let Some(len) = response.streamed {
+            if stream.write_all(&bytes).await.is_err() || !stream_body(&mut stream, len, &state).await {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            if close {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            continue;
+        }
         bytes.extend_from_slice(response.body.as_bytes());
         if stream.write_all(&bytes).await.is_err() || close {
             let _ = stream.shutdown().await;
             return;
         }
     }
+}
+
+/// Writes `len` filler bytes, counting them; `false` when the client went away.
+async fn stream_body(stream: &mut TcpStream, len: u64, state: &Mutex<State>) -> bool {
+    let chunk = [b'x'; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        if stream.write_all(&chunk[..n]).await.is_err() {
+            return false;
+        }
+        left -= n as u64;
+        state.lock().unwrap_or_else(PoisonError::into_inner).body_bytes_sent += n as u64;
+    }
+    true
 }
 
 /// Reads one request; `None` at EOF or on a malformed request.
@@ -362,6 +408,10 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -54,6 +54,7 @@ fn incident(observer: &mut dyn Observer) {
             12,
             EventKind::JobStatus(JobUpdate {
                 job_id,
+                at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
                 status: JobStatus::Succeeded,
                 dispatcher: "command".into(),
                 detail: Some("exit code 0".into()),

@@ -8,7 +8,7 @@
 //! the workspace forbids `unsafe`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use super::placeholders::substitute;
+use crate::text::escape_control;
 
 /// The kind this file registers.
 const KIND: &str = "command";
@@ -53,6 +54,9 @@ struct CommandConfig {
     /// Extra environment variables.
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Variables of model-monitor's environment passed on as they are.
+    #[serde(default)]
+    inherit_env: Vec<String>,
 }
 
 /// Runs a program for each job.
@@ -61,7 +65,14 @@ struct CommandConfig {
 /// `{reason}` (the reasons in one line) are replaced by the job's values. The
 /// job is written as JSON to the program's stdin and put in the environment
 /// variable `MODEL_MONITOR_JOB`; `MODEL_MONITOR_MODEL`, `MODEL_MONITOR_VERSION`
-/// and `MODEL_MONITOR_JOB_ID` are set too. Exit code 0 is success; any other
+/// and `MODEL_MONITOR_JOB_ID` are set too.
+///
+/// The child starts from an empty environment: it gets [`SAFE_ENV`](CommandDispatcher::SAFE_ENV) (`PATH`,
+/// `HOME`, `LANG`, `TZ`, `TMPDIR`) from model-monitor's, the variables named
+/// with [`inherit_env`](CommandDispatcher::inherit_env), those set with
+/// [`env`](CommandDispatcher::env), and the `MODEL_MONITOR_*` ones, in that order (a later
+/// one wins). So the tokens and signing keys that model-monitor holds never
+/// reach it unless named. Exit code 0 is success; any other
 /// exit, or running past the timeout (default 10m), is a retryable failure. A
 /// child that times out, or whose dispatch is dropped (a shutdown that cuts
 /// the job off), is killed with its process group. Its stdout and stderr are
@@ -80,12 +91,19 @@ pub struct CommandDispatcher {
     args: Vec<String>,
     dir: Option<PathBuf>,
     env: BTreeMap<String, String>,
+    inherit_env: Vec<String>,
     timeout: Duration,
 }
 
 impl CommandDispatcher {
     /// The default timeout of one run.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+    /// The longest `timeout` of one run: a week.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);
+    /// The variables a child inherits from model-monitor's environment, when
+    /// set: nothing else (no token, no signing key) reaches it unless the
+    /// config names it in `inherit_env`.
+    pub const SAFE_ENV: [&'static str; 5] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR"];
 
     /// Runs `program` (looked up in `PATH` unless it holds a `/`).
     pub fn new(program: impl Into<PathBuf>) -> Self {
@@ -94,6 +112,7 @@ impl CommandDispatcher {
             args: Vec::new(),
             dir: None,
             env: BTreeMap::new(),
+            inherit_env: Vec::new(),
             timeout: Self::DEFAULT_TIMEOUT,
         }
     }
@@ -123,29 +142,55 @@ impl CommandDispatcher {
         self
     }
 
-    /// The longest a run may take before it is killed.
+    /// Passes the variable `name` of model-monitor's environment on to the
+    /// child, when it is set (a token the training job needs, say).
+    #[must_use]
+    pub fn inherit_env(mut self, name: impl Into<String>) -> Self {
+        self.inherit_env.push(name.into());
+        self
+    }
+
+    /// The longest a run may take before it is killed (default 10m). From
+    /// code it is held to [`MAX_TIMEOUT`](Self::MAX_TIMEOUT); config refuses more.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(Self::MAX_TIMEOUT);
         self
     }
 
     /// Builds it from its `dispatch` table (without `kind`): `program`
-    /// (required), `args`, `timeout`, `dir` and `env`. A relative `program`
-    /// with a `/` and `dir` are resolved against the config's directory,
-    /// which is also the default working directory.
+    /// (required), `args`, `timeout`, `dir`, `env` and `inherit_env`. A
+    /// relative `program` with a `/` and `dir` are resolved against the
+    /// config's directory, which is also the default working directory.
+    ///
+    /// The program must be there now: a path that is not an executable file,
+    /// or a bare name that no directory of the child's `PATH` holds, is a
+    /// config error at `program`, caught by `check-config`.
     pub fn from_config(config: Json, ctx: &BuildContext) -> Result<Self> {
         let config: CommandConfig = parse_config(config)?;
         if config.program.trim().is_empty() {
             return Err(Error::config("program", "must not be empty"));
         }
-        if config.timeout.is_some_and(|t| t.as_std().is_zero()) {
-            return Err(Error::config("timeout", "must be more than 0s: every run would be killed at once"));
+        if let Some(timeout) = config.timeout {
+            crate::bounds::positive(
+                "timeout",
+                timeout.as_std(),
+                Self::MAX_TIMEOUT,
+                "every run would be killed at once",
+            )?;
+        }
+        for (i, name) in config.inherit_env.iter().enumerate() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(Error::config(format!("inherit_env[{i}]"), format!("`{name}` is not a variable name")));
+            }
         }
         // A relative path with a slash is relative to the config; a bare
         // name is looked up in PATH.
         let program =
             if config.program.contains('/') { ctx.resolve(&config.program) } else { PathBuf::from(&config.program) };
+        // The PATH the child will have (it inherits model-monitor's, or the config sets one).
+        let child_path = config.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
+        find_program(&program, child_path.as_deref()).map_err(|why| Error::config("program", why))?;
         let dir = match config.dir {
             Some(dir) => Some(ctx.resolve(&dir)),
             None if ctx.base_dir.as_os_str().is_empty() => None,
@@ -156,12 +201,19 @@ impl CommandDispatcher {
             args: config.args,
             dir,
             env: config.env,
+            inherit_env: config.inherit_env,
             timeout: config.timeout.map_or(Self::DEFAULT_TIMEOUT, HumanDuration::as_std),
         })
     }
 
     fn command(&self, job: &RetrainJob, json: &str) -> Command {
         let mut cmd = Command::new(&self.program);
+        cmd.env_clear();
+        for name in Self::SAFE_ENV.iter().copied().chain(self.inherit_env.iter().map(String::as_str)) {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
         cmd.args(self.args.iter().map(|a| substitute(a, job)))
             .envs(&self.env)
             .env("MODEL_MONITOR_JOB", json)
@@ -190,7 +242,7 @@ impl Dispatcher for CommandDispatcher {
 
     async fn dispatch(&self, job: &RetrainJob) -> Result<DispatchOutcome> {
         let json = serde_json::to_string(job).map_err(|e| Error::observer(KIND, format!("job to JSON: {e}")))?;
-        let program = self.program.display().to_string();
+        let program = escape_control(&self.program.display().to_string()).into_owned();
         let mut child = match self.command(job, &json).spawn() {
             Ok(child) => child,
             Err(e) => return Ok(DispatchOutcome::permanent(format!("could not start `{program}`: {e}"))),
@@ -322,17 +374,63 @@ async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, kept: &mut Vec<u8>) {
     }
 }
 
+/// Logs what the child wrote on one stream, as one line: its line breaks and
+/// other control characters are escaped, so that it cannot forge log lines.
 fn log_output(job: &RetrainJob, program: &str, stream: &str, bytes: &[u8], ok: bool) {
     let bytes = &bytes[bytes.len().saturating_sub(MAX_OUTPUT)..];
     let text = String::from_utf8_lossy(bytes);
-    let text = text.trim_end();
+    let text = escape_control(text.trim_end());
     if text.is_empty() {
         return;
     }
+    let model = escape_control(&job.model);
+    let program = escape_control(program);
     if ok {
-        tracing::info!(job_id = %job.job_id, model = %job.model, %program, stream, "{text}");
+        tracing::info!(job_id = %job.job_id, %model, %program, stream, "{text}");
     } else {
-        tracing::warn!(job_id = %job.job_id, model = %job.model, %program, stream, "{text}");
+        tracing::warn!(job_id = %job.job_id, %model, %program, stream, "{text}");
+    }
+}
+
+/// Whether `program` can be run: a path (with a `/`) must be an executable
+/// file; a bare name must be one in a directory of `path` (the child's
+/// `PATH`). The error says what was looked for, and where.
+fn find_program(program: &Path, path: Option<&str>) -> std::result::Result<(), String> {
+    let shown = escape_control(&program.display().to_string()).into_owned();
+    if program.as_os_str().to_string_lossy().contains('/') {
+        return match std::fs::metadata(program) {
+            Ok(meta) if meta.is_file() && is_executable(&meta) => Ok(()),
+            Ok(meta) if meta.is_file() => Err(format!("`{shown}` is not executable")),
+            Ok(_) => Err(format!("`{shown}` is not a file")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("`{shown}` does not exist")),
+            Err(e) => Err(format!("`{shown}` cannot be checked: {e}")),
+        };
+    }
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        return Err(format!("`{shown}` is a bare name, to be found in `PATH`, and the child has no `PATH`"));
+    };
+    let found = std::env::split_paths(path)
+        .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|meta| meta.is_file() && is_executable(&meta)));
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{shown}` is not found in `PATH` ({}); give its path, or fix `PATH` (or `env.PATH`)",
+            escape_control(path)
+        ))
+    }
+}
+
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        true
     }
 }
 
@@ -343,11 +441,19 @@ mod tests {
 
     #[test]
     fn relative_programs_resolve_against_the_base_dir() {
-        let ctx = BuildContext { base_dir: PathBuf::from("/etc/mm"), ..Default::default() };
+        let base = tempfile::tempdir().unwrap();
+        let script = base.path().join("retrain.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let ctx = BuildContext { base_dir: base.path().to_path_buf(), ..Default::default() };
         let d = CommandDispatcher::from_config(serde_json::json!({"program": "./retrain.sh", "timeout": "5s"}), &ctx)
             .unwrap();
-        assert_eq!(d.program, PathBuf::from("/etc/mm/./retrain.sh"));
-        assert_eq!(d.dir, Some(PathBuf::from("/etc/mm")));
+        assert_eq!(d.program, base.path().join("./retrain.sh"));
+        assert_eq!(d.dir, Some(base.path().to_path_buf()));
         assert_eq!(d.timeout, Duration::from_secs(5));
         let d = CommandDispatcher::from_config(serde_json::json!({"program": "sh"}), &ctx).unwrap();
         assert_eq!(d.program, PathBuf::from("sh"));

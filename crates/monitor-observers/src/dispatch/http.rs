@@ -104,7 +104,11 @@ impl HttpPreset {
 ///
 /// A 2xx answer is success (for Airflow and Argo a 409 too: the run exists);
 /// 408, 429, 5xx and connection errors are retryable; other answers are final
-/// failures. The token never appears in logs, errors or events.
+/// failures. A 3xx is never followed (the job and the token would go where
+/// the config does not say): it is a final failure that names where it
+/// pointed. At most [`MAX_RESPONSE_BODY`](crate::MAX_RESPONSE_BODY) bytes of
+/// an answer are read. The token never appears in logs, errors or events,
+/// nor do credentials in the URL (`user:password@`, accepted with a warning).
 ///
 /// ```
 /// # use monitor_observers::dispatch::{HttpDispatcher, HttpPreset};
@@ -175,10 +179,13 @@ enum HttpConfig {
 impl HttpDispatcher {
     /// The default timeout of one request.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The longest `timeout` of one request.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
     /// A dispatcher for `preset` at `url`: the engine's base URL, or for
     /// [`HttpPreset::Generic`] the full URL. An invalid URL is a config error
-    /// at `url`.
+    /// at `url`; one with credentials (`user:password@`) is accepted with a
+    /// warning that does not repeat them.
     pub fn new(url: &str, preset: HttpPreset) -> Result<Self> {
         let parsed = url::Url::parse(url).map_err(|e| Error::config("url", format!("invalid URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.cannot_be_a_base() {
@@ -206,6 +213,7 @@ impl HttpDispatcher {
                 path_segment("workflow", workflow)?;
             }
         }
+        crate::warn_userinfo(KIND, &parsed);
         Ok(Self {
             preset,
             url: parsed,
@@ -223,10 +231,11 @@ impl HttpDispatcher {
         self
     }
 
-    /// The timeout of one request.
+    /// The timeout of one request (default 30s). From code it is held to
+    /// [`MAX_TIMEOUT`](Self::MAX_TIMEOUT); config refuses more.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(Self::MAX_TIMEOUT);
         self
     }
 
@@ -272,8 +281,13 @@ impl HttpDispatcher {
                 (url, HttpPreset::Generic { method, body, headers }, token_env, timeout)
             }
         };
-        if timeout.is_some_and(|t| t.as_std().is_zero()) {
-            return Err(Error::config("timeout", "must be more than 0s: every request would time out at once"));
+        if let Some(timeout) = timeout {
+            crate::bounds::positive(
+                "timeout",
+                timeout.as_std(),
+                Self::MAX_TIMEOUT,
+                "every request would time out at once",
+            )?;
         }
         let mut dispatcher = Self::new(&url, preset)?;
         if let Some(token) = secret::optional("token_env", token_env.as_deref())? {
@@ -366,19 +380,25 @@ impl HttpDispatcher {
         Ok(self.client.get_or_init(|| client).clone())
     }
 
+    /// Sends the request; returns the status and what to say about the
+    /// answer: the start of its body, or where a redirect pointed.
     async fn send(
         client: reqwest::Client,
         token: Option<Secret>,
         (method, url, headers, body): (reqwest::Method, url::Url, HeaderMap, Json),
     ) -> std::result::Result<(reqwest::StatusCode, String), String> {
         let mut request =
-            client.request(method, url).headers(headers).header(CONTENT_TYPE, "application/json").json(&body);
+            client.request(method, url.clone()).headers(headers).header(CONTENT_TYPE, "application/json").json(&body);
         if let Some(token) = &token {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(|e| crate::describe_request_error(&e))?;
+        let mut response = request.send().await.map_err(|e| crate::describe_request_error(&e))?;
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        if status.is_redirection() {
+            return Ok((status, crate::redirect_detail(status, response.headers(), &url)));
+        }
+        // A bounded prefix: an engine that answers a gigabyte costs 64 KiB.
+        let text = String::from_utf8_lossy(&crate::read_body_prefix(&mut response).await).into_owned();
         Ok((status, text))
     }
 }
@@ -443,11 +463,12 @@ fn fill(template: &Json, job: &RetrainJob, job_json: &Json) -> Json {
     }
 }
 
-/// The first line of a response body, shortened, for a failure's detail.
+/// The first line of a response body, shortened and with its control
+/// characters escaped, for a failure's detail.
 fn snippet(body: &str) -> String {
     let line = body.lines().next().unwrap_or("").trim();
     let cut = (0..=line.len().min(200)).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
-    line[..cut].to_owned()
+    crate::text::escape_control(&line[..cut]).into_owned()
 }
 
 #[async_trait]
@@ -461,7 +482,7 @@ impl Dispatcher for HttpDispatcher {
         let request = match self.request(job) {
             Ok(request) => request,
             Err(detail) => {
-                tracing::warn!(dispatcher = self.preset.name(), job_id = %job.job_id, "{detail}");
+                tracing::debug!(dispatcher = self.preset.name(), job_id = %job.job_id, "{detail}");
                 return Ok(DispatchOutcome::permanent(detail));
             }
         };
@@ -494,10 +515,14 @@ impl Dispatcher for HttpDispatcher {
             {
                 DispatchOutcome::succeeded(format!("{name} already has run {run} (HTTP 409)"))
             }
+            Ok((status, redirect)) if status.is_redirection() => {
+                DispatchOutcome::permanent(format!("{origin} answered {redirect}"))
+            }
             Ok((status, body)) => {
                 let code = status.as_u16();
                 let detail = format!("{origin} answered HTTP {code}: {}", snippet(&body));
-                tracing::warn!(dispatcher = name, job_id = %job.job_id, "{detail}");
+                // The scheduler logs failures, quietly when they repeat.
+                tracing::debug!(dispatcher = name, job_id = %job.job_id, "{detail}");
                 if code == 408 || code == 429 || status.is_server_error() {
                     DispatchOutcome::retryable(detail)
                 } else {

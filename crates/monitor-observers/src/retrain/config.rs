@@ -35,11 +35,14 @@ impl RetrainScheduler {
     /// [[observers]]
     /// kind = "retrain"
     /// dispatch = { kind = "command", program = "./retrain.sh", args = ["{model}", "{version}", "{job_id}"], timeout = "10m" }
-    /// queue = 64                # optional: jobs waiting for a place
-    /// max_concurrent = 1        # optional: jobs running at once, over all models
+    /// queue = 64                # optional: jobs waiting for a place (1 to 100000)
+    /// max_concurrent = 1        # optional: jobs running at once, over all models (1 to 1024)
     /// retry = { max_attempts = 3, backoff = "1s", max_backoff = "1m" }   # optional
-    /// shutdown_timeout = "5m"   # optional: then flush cuts running jobs off
+    /// shutdown_timeout = "20s"  # optional (at most 1h): then flush cuts running jobs off
     /// ```
+    ///
+    /// Every value is checked against its bounds, with an error that names
+    /// the key.
     ///
     /// `dispatch` is built by `ctx.dispatchers`, the registry of dispatcher
     /// kinds: `command` and `http` (presets `airflow`, `argo`, `github`,
@@ -62,18 +65,17 @@ impl RetrainScheduler {
                  (event time)",
             ));
         }
-        if config.max_concurrent == Some(0) {
-            return Err(Error::config("max_concurrent", "must be at least 1"));
+        let retry = config.retry.resolve(Self::DEFAULT_RETRY)?;
+        // The bounds, checked before the dispatcher is built (and its
+        // environment read), so that check-config names them first.
+        let mut builder = Self::builder(crate::dispatch::ChannelDispatcher::new(1).0)
+            .queue(config.queue.unwrap_or(Self::DEFAULT_QUEUE))
+            .max_concurrent(config.max_concurrent.unwrap_or(1))
+            .retry(retry);
+        if let Some(timeout) = config.shutdown_timeout {
+            builder = builder.shutdown_timeout(timeout.as_std());
         }
-        if config.queue == Some(0) {
-            return Err(Error::config("queue", "must be at least 1"));
-        }
-        if config.shutdown_timeout.is_some_and(|t| t.as_std().is_zero()) {
-            return Err(Error::config(
-                "shutdown_timeout",
-                "must be more than 0s: every job still running at shutdown would be cut off at once",
-            ));
-        }
+        builder.build()?;
         if ctx.dispatchers.kinds().next().is_none() {
             return Err(Error::config(
                 "dispatch.kind",
@@ -85,14 +87,14 @@ impl RetrainScheduler {
         let mut builder = Self::builder(dispatcher)
             .queue(config.queue.unwrap_or(Self::DEFAULT_QUEUE))
             .max_concurrent(config.max_concurrent.unwrap_or(1))
-            .retry(config.retry.or(Self::DEFAULT_RETRY));
+            .retry(retry);
         if let Some(name) = config.name {
             builder = builder.name(name);
         }
         if let Some(timeout) = config.shutdown_timeout {
             builder = builder.shutdown_timeout(timeout.as_std());
         }
-        Ok(builder.build())
+        builder.build()
     }
 }
 
@@ -142,13 +144,38 @@ mod tests {
 
     #[test]
     fn settings_that_make_no_sense_are_refused() {
-        for (key, value) in [("queue", "0"), ("max_concurrent", "0")] {
+        for (key, value, max) in [
+            ("queue", "0", 100_000),
+            ("max_concurrent", "0", 1024),
+            ("queue", "1000000000000", 100_000),
+            ("max_concurrent", "1000000000", 1024),
+        ] {
             let spec: Json = serde_json::from_str(&format!(
                 r#"{{"dispatch": {{"kind": "command", "program": "sh"}}, "{key}": {value}}}"#
             ))
             .unwrap();
             let err = RetrainScheduler::from_config(spec, &ctx()).unwrap_err().to_string();
-            assert_eq!(err, format!("config error at `{key}`: must be at least 1"));
+            assert_eq!(err, format!("config error at `{key}`: must be between 1 and {max} (got {value})"));
+        }
+        for (key, value, expected) in [
+            ("shutdown_timeout", "\"2h\"", "config error at `shutdown_timeout`: must be at most 1h (got 2h)"),
+            (
+                "retry",
+                r#"{"max_attempts": 4294967295}"#,
+                "config error at `retry.max_attempts`: must be between 1 and 20 (got 4294967295)",
+            ),
+            (
+                "retry",
+                r#"{"backoff": 6214954135204232960}"#,
+                "config error at `retry.backoff`: must be at most 10m (got 71932339527826d18h29m20s)",
+            ),
+        ] {
+            let spec: Json = serde_json::from_str(&format!(
+                r#"{{"dispatch": {{"kind": "command", "program": "sh"}}, "{key}": {value}}}"#
+            ))
+            .unwrap();
+            let err = RetrainScheduler::from_config(spec, &ctx()).unwrap_err().to_string();
+            assert_eq!(err, expected);
         }
         let spec = serde_json::json!({"dispatch": {"kind": "command", "program": "sh"}, "shutdown_timeout": "0s"});
         let err = RetrainScheduler::from_config(spec, &ctx()).unwrap_err().to_string();

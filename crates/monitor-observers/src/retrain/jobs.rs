@@ -52,6 +52,7 @@ impl Jobs {
     }
 
     /// Jobs waiting for a free place.
+    #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.queued
     }
@@ -121,6 +122,7 @@ pub(crate) struct StatsInner {
     pub(crate) merged: u64,
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
+    pub(crate) refused: u64,
     pub(crate) attempts: u64,
 }
 
@@ -148,10 +150,17 @@ impl SchedulerStats {
         self.get().succeeded
     }
 
-    /// Jobs that failed for good (after their last attempt, or cut off at
-    /// shutdown), or that the queue could not take.
+    /// Jobs that failed for good: after their last attempt, on a failure no
+    /// retry fixes, or cut off at shutdown.
     pub fn failed(&self) -> u64 {
         self.get().failed
+    }
+
+    /// Requests that could not be queued (after the cut-off at shutdown);
+    /// each was reported `failed`. A full queue is not a reason: a request
+    /// waits for room.
+    pub fn refused(&self) -> u64 {
+        self.get().refused
     }
 
     /// Dispatch attempts made, retries included.

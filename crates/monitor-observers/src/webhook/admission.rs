@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format::Format;
 use super::stats::WebhookStats;
+use crate::text::escape_control;
 
 /// The most alerts an alerter (and its Alertmanager renderer) keeps open. An
 /// alert that would go past it pushes out the one sent longest ago, whose
@@ -117,7 +118,7 @@ impl Admission {
                     // Nothing open for it (not sent, or already resolved):
                     // there is nothing to resolve.
                     self.stats.count_suppressed();
-                    tracing::debug!(observer = %self.name, model = %event.key.model, "recovery of an alert that is not open, not sent");
+                    tracing::debug!(observer = %self.name, model = %escape_control(&event.key.model), "recovery of an alert that is not open, not sent");
                     return false;
                 }
                 true
@@ -137,7 +138,7 @@ impl Admission {
         if let Some(open) = self.open.get(&key) {
             if open.severity == f.severity && event.ts.signed_duration_since(open.sent_at) < self.repeat_interval {
                 self.stats.count_suppressed();
-                tracing::debug!(observer = %self.name, model = %event.key.model, "repeat within repeat_interval, not sent");
+                tracing::debug!(observer = %self.name, model = %escape_control(&event.key.model), "repeat within repeat_interval, not sent");
                 return false;
             }
         } else if self.open.len() >= MAX_OPEN_ALERTS {
@@ -154,7 +155,7 @@ impl Admission {
             self.open.remove(&key);
             tracing::warn!(
                 observer = %self.name,
-                alert = %key,
+                alert = %escape_control(&key.to_string()),
                 "{MAX_OPEN_ALERTS} alerts are open: forgetting the oldest, whose recovery will not be sent"
             );
         }
@@ -220,6 +221,7 @@ mod tests {
         assert!(w.admit(&at(0, EventKind::Finding(finding(Severity::Drift)))));
         let job = monitor_core::event::JobUpdate {
             job_id: uuid::Uuid::nil(),
+            at: DateTime::<Utc>::UNIX_EPOCH,
             status: monitor_core::event::JobStatus::Queued,
             dispatcher: "command".into(),
             detail: None,

@@ -2,6 +2,7 @@
 //! [`WebhookAlerter::from_config`] from a config table, and the checks they
 //! share, so that a setting that would do nothing is refused by both.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::duration::HumanDuration;
@@ -15,12 +16,14 @@ use super::admission::{Admission, EventType};
 use super::format::{self, Format};
 use super::stats::WebhookStats;
 use super::{WebhookAlerter, deliver};
+use crate::failures::FailureLog;
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::secret::{self, Secret};
 
-/// the config route.
+/// Builds a [`WebhookAlerter`] from code; [`WebhookAlerter::from_config`] is
+/// the config route. Its `Debug` names the URL by its origin only.
 #[must_use]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookBuilder {
     name: String,
     url: url::Url,
@@ -38,6 +41,21 @@ pub struct WebhookBuilder {
     token: Option<Secret>,
     routing_key: Option<Secret>,
     source: Option<String>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for WebhookBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookBuilder")
+            .field("name", &self.name)
+            .field("origin", &origin(&self.url))
+            .field("format", &self.format)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("queue", &self.queue)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookBuilder {
@@ -53,8 +71,8 @@ impl WebhookBuilder {
         self
     }
 
-    /// The timeout of one request (default 10s; zero is a config error at
-    /// `timeout`).
+    /// The timeout of one request (default 10s, at most
+    /// [`WebhookAlerter::MAX_TIMEOUT`]; zero is a config error at `timeout`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -92,7 +110,9 @@ impl WebhookBuilder {
     }
 
     /// Findings for one model within this time go out as one notification
-    /// (default 30s; zero sends each at once). Only the formats that group
+    /// (default 30s, at most [`WebhookAlerter::MAX_GROUP_WAIT`]; zero sends
+    /// each at once; a group of [`WebhookAlerter::MAX_GROUP_EVENTS`] goes
+    /// out at once). Only the formats that group
     /// (`slack`, `alertmanager`) take it: `json` and `pagerduty` send each
     /// event or alert on its own, and a non-zero wait for them is a config
     /// error at `group_wait`.
@@ -101,15 +121,27 @@ impl WebhookBuilder {
         self
     }
 
-    /// How failed requests are retried (default: 5 attempts, 500ms doubling to 30s).
+    /// How failed requests are retried (default: 5 attempts, 500ms doubling
+    /// to 30s; see [`RetryPolicy::check`] for the bounds).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
-    /// The capacity of the alerter's queue of events (default 1024).
+    /// The capacity of the alerter's queue of events (default 1024, from 1
+    /// to [`WebhookAlerter::MAX_QUEUE`]). An event that finds it full is
+    /// dropped and counted.
     pub fn queue(mut self, capacity: usize) -> Self {
-        self.queue = capacity.max(1);
+        self.queue = capacity;
+        self
+    }
+
+    /// How long `flush` (shutdown) waits for pending notifications (default
+    /// 10s, at most [`WebhookAlerter::MAX_SHUTDOWN_TIMEOUT`]): a retry that
+    /// would wait past it is not made, and what is pending then is given
+    /// up and counted. Keep it below the engine's `shutdown_timeout`.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -155,8 +187,20 @@ impl WebhookBuilder {
     /// key: a routing key or a `source` for another format than
     /// `pagerduty`, a signature header without a secret, a non-zero
     /// `group_wait` for a format that does not group, and `events` that the
-    /// format never sends.
+    /// format never sends. So is a value out of its bounds (`timeout`,
+    /// `queue`, `group_wait`, `shutdown_timeout`, `retry`).
+    ///
+    /// A URL with credentials (`user:password@`) is accepted with a warning
+    /// that never repeats them.
     pub fn build(self) -> Result<WebhookAlerter> {
+        self.retry.check()?;
+        crate::bounds::size("queue", self.queue, WebhookAlerter::MAX_QUEUE)?;
+        crate::bounds::positive(
+            "shutdown_timeout",
+            self.shutdown_timeout,
+            WebhookAlerter::MAX_SHUTDOWN_TIMEOUT,
+            "every notification pending at shutdown would be given up at once",
+        )?;
         Used {
             format: self.format,
             routing_key: self.routing_key.is_some(),
@@ -182,7 +226,9 @@ impl WebhookBuilder {
             None => Duration::ZERO,
         };
         let client = crate::http_client(self.timeout, &self.name)?;
+        crate::warn_userinfo(&self.name, &self.url);
         let stats = WebhookStats::default();
+        let shutdown = Arc::new(deliver::Shutdown::default());
         let delivery = deliver::Delivery {
             name: self.name.clone(),
             client,
@@ -198,6 +244,8 @@ impl WebhookBuilder {
                 source: self.source.unwrap_or_else(|| WebhookAlerter::DEFAULT_SOURCE.to_owned()),
             },
             stats: stats.clone(),
+            shutdown: Arc::clone(&shutdown),
+            failures: FailureLog::default(),
         };
         let admission = Admission::new(
             self.name.clone(),
@@ -213,10 +261,14 @@ impl WebhookBuilder {
             format: self.format,
             group_wait,
             queue: self.queue,
+            shutdown_timeout: self.shutdown_timeout,
             admission,
             stats,
             delivery: Some(delivery),
             intake: None,
+            _cutoff_on_drop: shutdown.cutoff.clone().drop_guard(),
+            shutdown,
+            drops: FailureLog::default(),
         })
     }
 }
@@ -236,8 +288,16 @@ struct Used<'a> {
 impl Used<'_> {
     fn check(&self) -> Result<()> {
         let format = self.format.name();
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Error::config("timeout", "must be more than 0s: every request would time out at once"));
+        if let Some(timeout) = self.timeout {
+            crate::bounds::positive(
+                "timeout",
+                timeout,
+                WebhookAlerter::MAX_TIMEOUT,
+                "every request would time out at once",
+            )?;
+        }
+        if let Some(wait) = self.group_wait {
+            crate::bounds::at_most("group_wait", wait, WebhookAlerter::MAX_GROUP_WAIT)?;
         }
         if self.format != Format::Pagerduty {
             if self.routing_key {
@@ -321,6 +381,7 @@ struct WebhookConfig {
     token_env: Option<String>,
     routing_key_env: Option<String>,
     source: Option<String>,
+    shutdown_timeout: Option<HumanDuration>,
 }
 
 impl WebhookAlerter {
@@ -336,12 +397,13 @@ impl WebhookAlerter {
             repeat_interval: Self::DEFAULT_REPEAT_INTERVAL,
             group_wait: None,
             retry: Self::DEFAULT_RETRY,
-            queue: 1024,
+            queue: Self::DEFAULT_QUEUE,
             secret: None,
             signature_header: None,
             token: None,
             routing_key: None,
             source: None,
+            shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -359,6 +421,8 @@ impl WebhookAlerter {
     /// repeat_interval = "4h"
     /// group_wait = "30s"                   # slack and alertmanager only
     /// retry = { max_attempts = 5, backoff = "500ms", max_backoff = "30s" }
+    /// queue = 1024
+    /// shutdown_timeout = "10s"
     /// secret_env = "WEBHOOK_SECRET"        # HMAC-SHA256 signature of the body
     /// signature_header = "X-Signature"     # with secret_env only
     /// token_env = "WEBHOOK_TOKEN"          # Authorization: Bearer
@@ -368,9 +432,12 @@ impl WebhookAlerter {
     ///
     /// Every environment variable named is read now: a missing one is a
     /// config error naming its key, caught at start. So is a key that would
-    /// do nothing (see [`WebhookBuilder::build`]), and a zero `timeout`.
+    /// do nothing (see [`WebhookBuilder::build`]), and a value out of its
+    /// bounds (a zero `timeout`, a `queue` of a billion, ...).
     pub fn from_config(config: Json, _ctx: &BuildContext) -> Result<Self> {
         let c: WebhookConfig = parse_config(config)?;
+        let retry = c.retry.resolve(Self::DEFAULT_RETRY)?;
+        crate::bounds::size("queue", c.queue.unwrap_or(Self::DEFAULT_QUEUE), Self::MAX_QUEUE)?;
         // Before any variable is read, so that a misplaced key is named as such.
         Used {
             format: c.format,
@@ -390,9 +457,6 @@ impl WebhookAlerter {
             (None, None) if c.format == Format::Pagerduty => parse_url("url", format::PAGERDUTY_EVENTS_URL)?,
             (None, None) => return Err(Error::config("url", "is required")),
         };
-        if c.queue == Some(0) {
-            return Err(Error::config("queue", "must be at least 1"));
-        }
         let routing_key = secret::optional("routing_key_env", c.routing_key_env.as_deref())?;
         if c.format == Format::Pagerduty && routing_key.is_none() {
             return Err(Error::config(
@@ -405,8 +469,9 @@ impl WebhookAlerter {
             .timeout(c.timeout.map_or(Self::DEFAULT_TIMEOUT, HumanDuration::as_std))
             .send_resolved(c.send_resolved.unwrap_or(true))
             .repeat_interval(c.repeat_interval.map_or(Self::DEFAULT_REPEAT_INTERVAL, HumanDuration::as_std))
-            .retry(c.retry.or(Self::DEFAULT_RETRY))
-            .queue(c.queue.unwrap_or(1024));
+            .retry(retry)
+            .queue(c.queue.unwrap_or(Self::DEFAULT_QUEUE))
+            .shutdown_timeout(c.shutdown_timeout.map_or(Self::DEFAULT_SHUTDOWN_TIMEOUT, HumanDuration::as_std));
         b.events = c.events;
         b.min_severity = c.min_severity;
         b.group_wait = c.group_wait.map(HumanDuration::as_std);

@@ -1,8 +1,12 @@
 //! The two tasks behind a webhook: a router that groups, a sender that POSTs.
 //!
 //! The sender retries with `backon`; `Retry-After` replaces the backoff's
-//! delay through its `adjust` hook, never adding an attempt.
+//! delay through its `adjust` hook, never adding an attempt. At shutdown
+//! ([`Shutdown`]), a wait that would end past the deadline is not waited:
+//! the notification is given up at once, and counted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::Retryable;
@@ -11,14 +15,20 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::format::{Format, Notification, RenderContext, Renderer};
 use super::stats::WebhookStats;
+use crate::failures::{FailureLog, Loudness, SUMMARY_EVERY};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 /// The longest `Retry-After` honoured; a receiver asking for more is retried then.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// The most events one group holds: a group that reaches it is sent at
+/// once, without waiting for the rest of `group_wait`.
+pub(crate) const MAX_GROUP_EVENTS: usize = 100;
 
 /// What the alerter sends to its router.
 #[derive(Debug)]
@@ -32,6 +42,28 @@ pub(crate) enum Command {
 enum Out {
     Send(Notification),
     Flush(oneshot::Sender<()>),
+}
+
+/// What the alerter and its sender share about shutdown.
+#[derive(Debug, Default)]
+pub(crate) struct Shutdown {
+    /// While a flush is under way: when it gives up.
+    deadline: Mutex<Option<Instant>>,
+    /// Cancelled when a flush runs past its deadline, or when the alerter is
+    /// dropped: from then on every notification is given up at once.
+    pub(crate) cutoff: CancellationToken,
+}
+
+impl Shutdown {
+    /// A flush has begun, and ends at `deadline` (`None`: it is over).
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
+    }
+
+    /// Whether waiting `delay` from now would end past the flush's deadline.
+    fn would_pass_deadline(&self, delay: Duration) -> bool {
+        self.deadline.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|d| Instant::now() + delay > d)
+    }
 }
 
 /// Everything the sender needs; it owns it.
@@ -48,6 +80,9 @@ pub(crate) struct Delivery {
     pub(crate) token: Option<Secret>,
     pub(crate) render: RenderContext,
     pub(crate) stats: WebhookStats,
+    pub(crate) shutdown: Arc<Shutdown>,
+    /// The receiver's failed attempts in a row, to keep the log quiet.
+    pub(crate) failures: FailureLog,
 }
 
 /// Spawns the router and the sender on `handle`; returns the router's intake.
@@ -60,7 +95,7 @@ pub(crate) fn start(
 ) -> mpsc::Sender<Command> {
     let (intake, commands) = mpsc::channel(queue);
     let (to_sender, outbox) = mpsc::channel(queue);
-    handle.spawn(route(commands, to_sender, group_wait));
+    handle.spawn(route(commands, to_sender, group_wait, queue));
     handle.spawn(send_all(outbox, delivery));
     intake
 }
@@ -71,7 +106,16 @@ struct Group {
     events: Vec<Event>,
 }
 
-async fn route(mut commands: mpsc::Receiver<Command>, out: mpsc::Sender<Out>, group_wait: Option<Duration>) {
+/// Groups findings per model for `group_wait`. A group is sent when it is
+/// due, when it holds [`MAX_GROUP_EVENTS`], and, when the groups hold
+/// `queue` events in all, the one due first is sent early: so the router
+/// never holds more than a queue's worth of events.
+async fn route(
+    mut commands: mpsc::Receiver<Command>,
+    out: mpsc::Sender<Out>,
+    group_wait: Option<Duration>,
+    queue: usize,
+) {
     let mut groups: Vec<Group> = Vec::new();
     loop {
         let next_due = groups.iter().map(|g| g.due).min();
@@ -97,14 +141,35 @@ async fn route(mut commands: mpsc::Receiver<Command>, out: mpsc::Sender<Out>, gr
             Some(Command::Event(event)) => {
                 let groupable = matches!(event.kind, EventKind::Finding(_) | EventKind::Recovered(_));
                 match group_wait {
-                    Some(wait) if groupable => match groups.iter_mut().find(|g| g.model == event.key.model) {
-                        Some(group) => group.events.push(*event),
-                        None => groups.push(Group {
-                            model: event.key.model.clone(),
-                            due: Instant::now() + wait,
-                            events: vec![*event],
-                        }),
-                    },
+                    Some(wait) if groupable => {
+                        let i = match groups.iter().position(|g| g.model == event.key.model) {
+                            Some(i) => {
+                                groups[i].events.push(*event);
+                                i
+                            }
+                            None => {
+                                groups.push(Group {
+                                    model: event.key.model.clone(),
+                                    due: Instant::now() + wait,
+                                    events: vec![*event],
+                                });
+                                groups.len() - 1
+                            }
+                        };
+                        let full = if groups[i].events.len() >= MAX_GROUP_EVENTS {
+                            Some(i)
+                        } else if groups.iter().map(|g| g.events.len()).sum::<usize>() >= queue {
+                            groups.iter().enumerate().min_by_key(|(_, g)| g.due).map(|(i, _)| i)
+                        } else {
+                            None
+                        };
+                        if let Some(i) = full {
+                            let g = groups.remove(i);
+                            if out.send(Out::Send(Notification::Group(g.events))).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     _ => {
                         if out.send(Out::Send(Notification::One(event))).await.is_err() {
                             return;
@@ -160,6 +225,14 @@ struct Failure {
     retryable: bool,
     /// The receiver's `Retry-After`, if it sent one.
     retry_after: Option<Duration>,
+    /// Cut off at shutdown, before or during the attempt.
+    cut_off: bool,
+}
+
+impl Failure {
+    fn cut_off() -> Self {
+        Self { problem: "cut off at shutdown".to_owned(), retryable: false, retry_after: None, cut_off: true }
+    }
 }
 
 impl Delivery {
@@ -168,42 +241,99 @@ impl Delivery {
         let signature = self.secret.as_ref().map(|s| sign(s, &body));
         let max = self.retry.max_attempts;
         let mut attempt = 0;
+        let past_deadline = AtomicBool::new(false);
+        let cutoff = self.shutdown.cutoff.clone();
         let result = (|| {
             attempt += 1;
-            self.attempt(&body, signature.as_deref())
+            self.attempt_until_cutoff(&body, signature.as_deref())
         })
         .retry(self.retry.backoff())
+        // The backoff ends early at the cut-off; the next attempt then sees it.
+        .sleep(move |delay| {
+            let cutoff = cutoff.clone();
+            async move {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = cutoff.cancelled() => {}
+                }
+            }
+        })
         .when(|f: &Failure| f.retryable)
-        // `Retry-After` replaces the backoff's delay; once the backoff has
-        // no delay left, there is no attempt left either.
-        .adjust(|f: &Failure, delay| delay.map(|d| f.retry_after.map_or(d, |wait| wait.min(MAX_RETRY_AFTER))))
+        // `Retry-After` replaces the backoff's delay, up to MAX_RETRY_AFTER;
+        // once the backoff has no delay left, there is no attempt left
+        // either. During a flush, a wait past its deadline is not waited.
+        .adjust(|f: &Failure, delay| {
+            let delay = delay.map(|d| f.retry_after.map_or(d, |wait| wait.min(MAX_RETRY_AFTER)))?;
+            if self.shutdown.would_pass_deadline(delay) {
+                past_deadline.store(true, Ordering::Relaxed);
+                return None;
+            }
+            Some(delay)
+        })
         .notify(|f: &Failure, delay: Duration| {
             self.stats.count_retry();
-            tracing::warn!(
-                observer = %self.name,
-                receiver = %self.origin,
-                "webhook delivery failed: {}; retrying in {delay:?}",
-                f.problem
-            );
+            self.log_failure(&format!("{}; retrying in {delay:?}", f.problem));
         })
         .await;
         match result {
             Ok(()) => {
                 self.stats.count_delivered();
                 tracing::debug!(observer = %self.name, receiver = %self.origin, attempt, "delivered");
+                if let Some(n) = self.failures.success() {
+                    tracing::info!(
+                        observer = %self.name,
+                        receiver = %self.origin,
+                        "webhook receiver accepts notifications again, after {n} failed attempts"
+                    );
+                }
+            }
+            Err(f) if f.cut_off => {
+                self.stats.count_failed();
+                tracing::debug!(observer = %self.name, receiver = %self.origin, "notification cut off at shutdown, given up");
             }
             Err(f) => {
                 self.stats.count_failed();
-                let why =
-                    if f.retryable { format!("after {attempt} of {max} attempts") } else { "not retryable".to_owned() };
-                tracing::warn!(
-                    observer = %self.name,
-                    receiver = %self.origin,
-                    attempt,
-                    "webhook delivery failed: {}; {why}, giving up",
-                    f.problem
-                );
+                let why = if past_deadline.load(Ordering::Relaxed) {
+                    format!("after attempt {attempt} of {max}, the next would come after the shutdown deadline")
+                } else if f.retryable {
+                    format!("after {attempt} of {max} attempts")
+                } else {
+                    "not retryable".to_owned()
+                };
+                self.log_failure(&format!("{}; {why}, giving up", f.problem));
             }
+        }
+    }
+
+    /// Logs a failed attempt: the first of a run at `WARN`, then one summary
+    /// line per [`SUMMARY_EVERY`], the others at `DEBUG`.
+    fn log_failure(&self, what: &str) {
+        let (observer, receiver) = (&self.name, &self.origin);
+        match self.failures.failure() {
+            Loudness::First => tracing::warn!(
+                %observer,
+                %receiver,
+                "webhook delivery failed: {what} (further failures of this receiver are counted, with one line per {SUMMARY_EVERY})"
+            ),
+            Loudness::Summary(n) => tracing::warn!(
+                %observer,
+                %receiver,
+                "webhook delivery failed {n} times in a row; {} notifications given up so far; the last: {what}",
+                self.stats.failed()
+            ),
+            Loudness::Quiet => tracing::debug!(%observer, %receiver, "webhook delivery failed: {what}"),
+        }
+    }
+
+    /// One attempt, abandoned at the cut-off.
+    async fn attempt_until_cutoff(&self, body: &[u8], signature: Option<&str>) -> Result<(), Failure> {
+        if self.shutdown.cutoff.is_cancelled() {
+            return Err(Failure::cut_off());
+        }
+        tokio::select! {
+            biased;
+            () = self.shutdown.cutoff.cancelled() => Err(Failure::cut_off()),
+            result = self.attempt(body, signature) => result,
         }
     }
 
@@ -217,19 +347,28 @@ impl Delivery {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
+        let failure = |problem: String, retryable: bool, retry_after: Option<Duration>| Failure {
+            problem,
+            retryable,
+            retry_after,
+            cut_off: false,
+        };
         match request.send().await {
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
                 let retry_after = retry_after(response.headers());
-                // Read the body so that the connection can be reused.
-                let _ = response.bytes().await;
+                if status.is_redirection() {
+                    return Err(failure(crate::redirect_detail(status, response.headers(), &self.url), false, None));
+                }
+                // A bounded prefix: what a receiver answers is not ours to hold.
+                let _ = crate::read_body_prefix(&mut response).await;
                 if status.is_success() {
                     return Ok(());
                 }
                 let retryable = status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error();
-                Err(Failure { problem: format!("HTTP {status}"), retryable, retry_after })
+                Err(failure(format!("HTTP {status}"), retryable, retry_after))
             }
-            Err(e) => Err(Failure { problem: crate::describe_request_error(&e), retryable: true, retry_after: None }),
+            Err(e) => Err(failure(crate::describe_request_error(&e), true, None)),
         }
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Value as Json, json};
 
 use super::admission::{EventType, MAX_OPEN_ALERTS};
 use crate::secret::Secret;
+use crate::text::{self, escape_control};
 
 /// PagerDuty's Events API v2 endpoint, the default URL of that format.
 pub(crate) const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -151,8 +152,9 @@ impl Renderer {
             let starts_at =
                 if firing { self.start(&alert, event.ts) } else { self.started.remove(&alert).unwrap_or(event.ts) };
             let mut annotations = BTreeMap::new();
-            annotations.insert("summary".to_owned(), summary(event, finding));
-            annotations.insert("description".to_owned(), finding.message.clone());
+            // Annotations are for people: no control character gets through.
+            annotations.insert("summary".to_owned(), escape_control(&summary(event, finding)).into_owned());
+            annotations.insert("description".to_owned(), escape_control(&finding.message).into_owned());
             annotations.insert("statistic".to_owned(), finding.statistic.to_string());
             annotations.insert("threshold".to_owned(), finding.threshold.to_string());
             if let Some(p) = finding.p_value {
@@ -184,7 +186,7 @@ impl Renderer {
         let model = &first.key.model;
         Some(json!({
             "version": "4",
-            "groupKey": format!("{{}}:{{model=\"{model}\"}}"),
+            "groupKey": format!("{{}}:{{model={}}}", Json::String(model.clone())),
             "truncatedAlerts": 0,
             "status": if firing { "firing" } else { "resolved" },
             "receiver": receiver,
@@ -258,16 +260,18 @@ fn pagerduty(ctx: &RenderContext, event: &Event) -> Option<Json> {
             "dedup_key": dedup_key(event, f),
             "client": "model-monitor",
             "payload": {
-                "summary": truncate(&format!("{}: {}", summary(event, f), f.message), 1024),
+                // What PagerDuty shows people: no control character gets
+                // through; `custom_details` keeps the names as they are.
+                "summary": truncate(&escape_control(&format!("{}: {}", summary(event, f), f.message)), 1024),
                 "source": ctx.source,
                 "severity": match f.severity {
                     Severity::Drift => "critical",
                     Severity::Warning => "warning",
                 },
                 "timestamp": rfc3339(event.ts),
-                "component": event.key.model,
-                "group": event.key.version,
-                "class": f.signal.to_string(),
+                "component": escape_control(&event.key.model),
+                "group": escape_control(&event.key.version),
+                "class": escape_control(&f.signal.to_string()),
                 "custom_details": {
                     "model": event.key.model,
                     "version": event.key.version,
@@ -292,7 +296,9 @@ fn pagerduty(ctx: &RenderContext, event: &Event) -> Option<Json> {
     }
 }
 
-/// One line about an event, in Slack's mrkdwn.
+/// One line about an event, in Slack's mrkdwn, before escaping: the
+/// templates hold no `&`, `<` or `>`, so escaping the whole line (see
+/// [`text::slack`]) escapes exactly the names and messages in it.
 fn slack_line(event: &Event) -> String {
     match &event.kind {
         EventKind::Finding(f) => format!(
@@ -349,12 +355,13 @@ fn slack(events: &[Event]) -> Json {
             (f, r) => format!("{key}: {f} findings, {r} resolved"),
         }
     };
+    let title = text::slack(&title);
     // Slack allows 50 blocks, 150 characters in a header, 3000 in a section.
     let mut blocks = vec![json!({
         "type": "header",
         "text": { "type": "plain_text", "text": truncate(&format!("model-monitor: {title}"), 150) },
     })];
-    let lines: Vec<String> = events.iter().map(slack_line).collect();
+    let lines: Vec<String> = events.iter().map(|e| text::slack(&slack_line(e))).collect();
     for line in lines.iter().take(45) {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(line, 3000) } }));
     }
@@ -364,7 +371,7 @@ fn slack(events: &[Event]) -> Json {
     let last = events.iter().map(|e| e.seq).max().unwrap_or(first.seq);
     blocks.push(json!({
         "type": "context",
-        "elements": [{ "type": "mrkdwn", "text": format!("model *{}* version *{}* · input #{last} · {}", key.model, key.version, rfc3339(first.ts)) }],
+        "elements": [{ "type": "mrkdwn", "text": text::slack(&format!("model *{}* version *{}* · input #{last} · {}", key.model, key.version, rfc3339(first.ts))) }],
     }));
     let text = std::iter::once(format!("model-monitor: {title}")).chain(lines).collect::<Vec<_>>().join("\n");
     json!({ "text": truncate(&text, 3000), "blocks": blocks })
@@ -486,6 +493,58 @@ mod tests {
         assert_eq!(body["status"], "resolved");
         assert_eq!(body["alerts"][0]["startsAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(body["alerts"][0]["endsAt"], "1970-01-01T00:05:00.000Z");
+    }
+
+    #[test]
+    fn slack_escapes_names_and_messages_everywhere() {
+        let mut e = event(EventKind::Finding(finding(Severity::Drift)));
+        e.key.model = "<!channel> <https://evil|click>".into();
+        e.key.version = "v1\nfake".into();
+        if let EventKind::Finding(f) = &mut e.kind {
+            f.message = "a & b <@U123>".into();
+        }
+        let body = slack(&[e]);
+        let texts = [
+            body["text"].clone(),
+            body["blocks"][0]["text"]["text"].clone(),
+            body["blocks"][1]["text"]["text"].clone(),
+            body["blocks"][2]["elements"][0]["text"].clone(),
+        ];
+        for (i, t) in texts.iter().enumerate() {
+            let t = t.as_str().unwrap();
+            assert!(!t.contains('<') && !t.contains('>'), "{t}");
+            assert!(!t.contains("v1\nfake"), "{t}");
+            if i != 2 {
+                assert!(t.contains("&lt;!channel&gt; &lt;https://evil|click&gt;"), "{t}");
+            }
+        }
+        assert!(texts[2].as_str().unwrap().contains("a &amp; b &lt;@U123&gt;"), "{}", texts[2]);
+        // Line breaks are ours only: one per event line in `text`.
+        assert_eq!(texts[0].as_str().unwrap().lines().count(), 2, "{}", texts[0]);
+    }
+
+    #[test]
+    fn pagerduty_and_alertmanager_text_carries_no_control_characters() {
+        let mut e = event(EventKind::Finding(finding(Severity::Drift)));
+        e.key.model = "fraud\n\u{1b}[2Jforged \"x\"".into();
+        if let EventKind::Finding(f) = &mut e.kind {
+            f.message = "line1\rline2".into();
+        }
+        let ctx = RenderContext { routing_key: Some(Secret::new("k")), source: "s".into() };
+        let pd = pagerduty(&ctx, &e).unwrap();
+        let summary = pd["payload"]["summary"].as_str().unwrap();
+        assert!(!summary.chars().any(char::is_control), "{summary}");
+        assert!(summary.starts_with("fraud\\n\\u{1b}[2Jforged"), "{summary}");
+        assert!(!pd["payload"]["component"].as_str().unwrap().chars().any(char::is_control));
+        // The details keep the name as it is, for machines.
+        assert_eq!(pd["payload"]["custom_details"]["model"], e.key.model.as_str());
+        let am = Renderer::default().alertmanager("am", &[e.clone()]).unwrap();
+        for key in ["summary", "description"] {
+            let text = am["alerts"][0]["annotations"][key].as_str().unwrap();
+            assert!(!text.chars().any(char::is_control), "{key}: {text}");
+        }
+        assert_eq!(am["alerts"][0]["labels"]["model"], e.key.model.as_str());
+        assert_eq!(am["groupKey"], format!("{{}}:{{model={}}}", serde_json::to_string(&e.key.model).unwrap()));
     }
 
     #[test]

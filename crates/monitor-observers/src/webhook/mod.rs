@@ -6,9 +6,17 @@
 //! two tasks of its own: a router that groups findings per model for
 //! `group_wait`, and a sender that POSTs each notification with a timeout,
 //! retrying connection errors, timeouts, 429 and 5xx with exponential backoff
-//! and jitter (`backon`), honouring `Retry-After`. `on_event` never waits for
-//! the network, and each alerter has its own tasks, so a dead receiver never
-//! delays another one, nor ingestion.
+//! and jitter (`backon`), honouring `Retry-After` up to 5 minutes. `on_event`
+//! never waits for the network, and each alerter has its own tasks, so a
+//! dead receiver never delays another one, nor ingestion.
+//!
+//! Nothing is lost silently: a notification given up after its last attempt
+//! (or at once, for an answer that no retry will fix) and an event dropped
+//! because the queue was full are counted in [`WebhookStats`] and reported
+//! by [`Observer::losses`]. The log says so once per run of failures, not
+//! once per failure. `flush` has a deadline (`shutdown_timeout`): a retry
+//! that would wait past it is not made, and what is still pending then is
+//! given up and counted.
 //!
 //! One concern per module: `config` builds an alerter (from code or config)
 //! and refuses settings that would do nothing; `admission` decides what is
@@ -21,11 +29,13 @@ mod deliver;
 mod format;
 mod stats;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use monitor_core::duration::HumanDuration;
 use monitor_core::event::Event;
-use monitor_core::observer::Observer;
+use monitor_core::observer::{Observer, ObserverLosses};
 use monitor_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,7 +44,9 @@ pub use self::admission::EventType;
 pub use self::config::WebhookBuilder;
 pub use self::format::Format;
 pub use self::stats::WebhookStats;
+use crate::failures::{FailureLog, Loudness, SUMMARY_EVERY};
 use crate::retry::RetryPolicy;
+use crate::text::escape_control;
 
 /// Sends events to a webhook. See the [module docs](self).
 ///
@@ -53,11 +65,19 @@ pub struct WebhookAlerter {
     format: Format,
     group_wait: Duration,
     queue: usize,
+    shutdown_timeout: Duration,
     admission: Admission,
     stats: WebhookStats,
     /// Moves into the sender task when it starts.
     delivery: Option<deliver::Delivery>,
     intake: Option<mpsc::Sender<deliver::Command>>,
+    /// Shared with the sender: the flush's deadline and the cut-off.
+    shutdown: Arc<deliver::Shutdown>,
+    /// Events dropped in a row, to keep the log quiet.
+    drops: FailureLog,
+    /// Cuts the tasks off when the alerter is dropped: they give up what
+    /// they still hold rather than outlive it (`flush` first delivers it).
+    _cutoff_on_drop: tokio_util::sync::DropGuard,
 }
 
 impl std::fmt::Debug for WebhookAlerter {
@@ -80,6 +100,26 @@ impl WebhookAlerter {
     pub const DEFAULT_SIGNATURE_HEADER: &'static str = "X-Model-Monitor-Signature";
     /// The default `source` of PagerDuty events.
     pub const DEFAULT_SOURCE: &'static str = "model-monitor";
+    /// The default `queue`: events held while they are delivered.
+    pub const DEFAULT_QUEUE: usize = 1024;
+    /// The largest `queue`.
+    pub const MAX_QUEUE: usize = 100_000;
+    /// The longest `timeout` of one request.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+    /// The longest `group_wait`.
+    pub const MAX_GROUP_WAIT: Duration = Duration::from_secs(3600);
+    /// The longest `Retry-After` honoured (5 minutes); a receiver asking for
+    /// more is retried then.
+    pub const MAX_RETRY_AFTER: Duration = deliver::MAX_RETRY_AFTER;
+    /// The most events of one group (Slack, Alertmanager): a group that
+    /// reaches it is sent at once.
+    pub const MAX_GROUP_EVENTS: usize = deliver::MAX_GROUP_EVENTS;
+    /// The default `shutdown_timeout`: how long `flush` waits for pending
+    /// notifications. Below the engine's own (30s by default), so that what
+    /// it gives up is counted in the engine's summary.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The longest `shutdown_timeout`.
+    pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
 
     /// A builder for an alerter that POSTs to `url`. An invalid URL is a
     /// config error at `url`.
@@ -112,35 +152,83 @@ impl Observer for WebhookAlerter {
         &self.name
     }
 
-    /// Filters the event and queues it for delivery; never waits for the network.
+    /// Filters the event and queues it for delivery; never waits for the
+    /// network. An event that finds the queue full is dropped and counted.
     async fn on_event(&mut self, event: &Event) -> Result<()> {
         if !self.admission.admit(event) {
             return Ok(());
         }
-        let name = self.name.clone();
-        let stats = self.stats.clone();
-        match self.intake()?.try_send(deliver::Command::Event(Box::new(event.clone()))) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                stats.count_dropped();
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => "its queue is full",
-                    mpsc::error::TrySendError::Closed(_) => "its delivery task has stopped",
-                };
-                tracing::warn!(observer = %name, event = event.type_name(), "event dropped: {why}");
-                Err(Error::observer(name, format!("{} event for {} dropped: {why}", event.type_name(), event.key)))
+        let why = if self.shutdown.cutoff.is_cancelled() {
+            Some("the webhook was cut off at shutdown")
+        } else {
+            match self.intake()?.try_send(deliver::Command::Event(Box::new(event.clone()))) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(_)) => Some("its queue is full"),
+                Err(mpsc::error::TrySendError::Closed(_)) => Some("its delivery task has stopped"),
             }
+        };
+        let Some(why) = why else {
+            let _ = self.drops.success();
+            return Ok(());
+        };
+        self.stats.count_dropped();
+        let (observer, kind, model) = (&self.name, event.type_name(), escape_control(&event.key.model));
+        match self.drops.failure() {
+            Loudness::First => tracing::warn!(
+                %observer,
+                event = kind,
+                %model,
+                "event dropped: {why} (further drops are counted, with one line per {SUMMARY_EVERY})"
+            ),
+            Loudness::Summary(n) => {
+                tracing::warn!(%observer, "{n} events dropped in a row: {why}; {} dropped in all", self.stats.dropped());
+            }
+            Loudness::Quiet => tracing::debug!(%observer, event = kind, %model, "event dropped: {why}"),
         }
+        Err(Error::observer(
+            observer,
+            format!("{kind} event for {} {} dropped: {why}", model, escape_control(&event.key.version)),
+        ))
     }
 
     /// Sends what is grouped now and waits until every queued notification
-    /// has been delivered or given up.
+    /// has been delivered or given up, for at most `shutdown_timeout`. A
+    /// retry that would wait past that deadline is not made; what is still
+    /// pending at the deadline is given up (and counted), and the webhook
+    /// sends nothing more.
     async fn flush(&mut self) -> Result<()> {
-        let Some(intake) = &self.intake else { return Ok(()) };
-        let (done, wait) = oneshot::channel();
-        if intake.send(deliver::Command::Flush(done)).await.is_err() {
-            return Err(Error::observer(&self.name, "the delivery task has stopped"));
-        }
-        wait.await.map_err(|_| Error::observer(&self.name, "the delivery task has stopped"))
+        let Some(intake) = self.intake.clone() else { return Ok(()) };
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        self.shutdown.set_deadline(Some(deadline));
+        let stopped = || Error::observer(&self.name, "the delivery task has stopped");
+        let flushed = async {
+            let (done, wait) = oneshot::channel();
+            intake.send(deliver::Command::Flush(done)).await.map_err(|_| ())?;
+            wait.await.map_err(|_| ())
+        };
+        tokio::pin!(flushed);
+        let result = match tokio::time::timeout_at(deadline, &mut flushed).await {
+            Ok(result) => result,
+            Err(_) => {
+                let before = self.stats.failed();
+                self.shutdown.cutoff.cancel();
+                let result = flushed.await;
+                tracing::warn!(
+                    observer = %self.name,
+                    "notifications still pending after shutdown_timeout ({}): {} given up",
+                    HumanDuration(self.shutdown_timeout),
+                    self.stats.failed() - before
+                );
+                result
+            }
+        };
+        self.shutdown.set_deadline(None);
+        result.map_err(|()| stopped())
+    }
+
+    /// Notifications given up (after their last attempt, on an answer no
+    /// retry fixes, or at shutdown) and events dropped on a full queue.
+    fn losses(&self) -> ObserverLosses {
+        ObserverLosses { given_up: self.stats.failed(), dropped: self.stats.dropped() }
     }
 }

@@ -29,8 +29,11 @@ impl WebhookStats {
         self.inner.delivered.load(Ordering::Relaxed)
     }
 
-    /// Requests given up: a non-retryable answer (a 4xx other than 429) or
-    /// the last attempt failed.
+    /// Notifications given up: a non-retryable answer (a 4xx other than
+    /// 408 and 429, a redirect), the last attempt failed, the next retry
+    /// would have come after the shutdown deadline, or cut off at shutdown.
+    /// The alerter's [`losses`](monitor_core::observer::Observer::losses)
+    /// report them as `given_up`.
     pub fn failed(&self) -> u64 {
         self.inner.failed.load(Ordering::Relaxed)
     }
@@ -40,7 +43,8 @@ impl WebhookStats {
         self.inner.retries.load(Ordering::Relaxed)
     }
 
-    /// Events dropped because the alerter's queue was full.
+    /// Events dropped because the alerter's queue was full (or it had been
+    /// cut off at shutdown); reported as `dropped` by its `losses`.
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }

@@ -177,7 +177,8 @@ async fn the_scheduler_retries_a_failing_engine_with_backoff() {
     let dispatcher = HttpDispatcher::new(&receiver.url(), HttpPreset::Airflow { dag_id: "d".into() }).unwrap();
     let mut scheduler = RetrainScheduler::builder(dispatcher)
         .retry(RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(50)))
-        .build();
+        .build()
+        .unwrap();
     let published = Published::default();
     scheduler.attach(std::sync::Arc::new(published.clone()));
     let (job_id, event) = retrain_event("fraud", "accuracy");
@@ -245,4 +246,63 @@ async fn a_hanging_engine_times_out_and_is_retried() {
     let outcome = dispatch(dispatcher, job()).await;
     assert!(matches!(outcome, DispatchOutcome::Failed { retryable: true, .. }), "{outcome:?}");
     assert!(outcome.detail().contains("timed out"), "{}", outcome.detail());
+}
+
+#[tokio::test]
+async fn a_huge_answer_costs_a_prefix_whatever_its_status() {
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.push_response(monitor_observers::testing::Response::huge_body(200, 1 << 40));
+    receiver.push_response(monitor_observers::testing::Response::huge_body(503, 1 << 40));
+    let airflow = || {
+        HttpDispatcher::new(&receiver.url(), HttpPreset::Airflow { dag_id: "d".into() })
+            .unwrap()
+            .timeout(Duration::from_secs(60))
+    };
+    let outcome = dispatch(airflow(), job()).await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    let outcome = dispatch(airflow(), job()).await;
+    assert!(matches!(outcome, DispatchOutcome::Failed { retryable: true, .. }), "{outcome:?}");
+    // The detail carries the start of the body, shortened.
+    assert!(outcome.detail().ends_with(&"x".repeat(200)), "{}", outcome.detail());
+    assert!(outcome.detail().len() < 300);
+    let sent = receiver.body_bytes_sent();
+    assert!(sent < 64 << 20, "{sent} bytes read");
+}
+
+#[tokio::test]
+async fn redirects_fail_the_job_and_are_not_followed() {
+    let elsewhere = WebhookReceiver::start().await.unwrap();
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.set_default(
+        monitor_observers::testing::Response::status(308)
+            .header("Location", elsewhere.url_for("/api/v1/dags/d/dagRuns?token=s3cret")),
+    );
+    let dispatcher =
+        HttpDispatcher::new(&receiver.url(), HttpPreset::Airflow { dag_id: "d".into() }).unwrap().bearer_token(token());
+    let outcome = dispatch(dispatcher, job()).await;
+    assert!(matches!(outcome, DispatchOutcome::Failed { retryable: false, .. }), "{outcome:?}");
+    let detail = outcome.detail();
+    assert!(
+        detail.starts_with(&format!(
+            "{} answered HTTP 308 Permanent Redirect: a redirect to {}, not followed",
+            receiver.url(),
+            elsewhere.url()
+        )),
+        "{detail}"
+    );
+    assert!(!detail.contains("s3cret"), "{detail}");
+    assert_eq!(receiver.requests().len(), 1);
+    assert!(elsewhere.requests().is_empty(), "the job and its token went nowhere else");
+}
+
+#[tokio::test]
+async fn credentials_in_a_dispatcher_url_stay_out_of_details() {
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.set_default(400);
+    let url = receiver.url().replace("http://", "http://bob:hunter2@");
+    let dispatcher = HttpDispatcher::new(&url, HttpPreset::Airflow { dag_id: "d".into() }).unwrap();
+    assert!(!format!("{dispatcher:?}").contains("hunter2"));
+    let outcome = dispatch(dispatcher, job()).await;
+    assert!(!outcome.detail().contains("hunter2") && !outcome.detail().contains("bob"), "{}", outcome.detail());
+    assert_eq!(only(receiver.requests()).header("authorization"), Some("Basic Ym9iOmh1bnRlcjI="));
 }

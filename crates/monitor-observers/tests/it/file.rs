@@ -48,3 +48,30 @@ async fn file_kind_creates_parents_and_appends() {
     let text = std::fs::read_to_string(dir.path().join("out/events.ndjson")).unwrap();
     assert_eq!(text.lines().count(), 2);
 }
+
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("events.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let ctx = ctx_in(dir.path());
+    for (path, shown) in [("events.fifo", fifo.display().to_string()), ("/dev/null", "/dev/null".to_owned())] {
+        let spec = serde_json::json!({"kind": "file", "path": path});
+        let err = match builtin_registry().build("observers[0]", &spec, &ctx) {
+            Ok(_) => panic!("{path} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            err,
+            format!(
+                "config error at `observers[0].path`: event file {shown}: is not a regular file (a device, a FIFO or a socket); a regular file is needed"
+            )
+        );
+    }
+    // From code too; and a directory.
+    let err = NdjsonObserver::append(&fifo).unwrap_err().to_string();
+    assert!(err.contains("is not a regular file"), "{err}");
+    let err = NdjsonObserver::append(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
+}

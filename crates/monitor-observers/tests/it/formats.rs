@@ -324,7 +324,7 @@ async fn a_dead_receiver_does_not_slow_a_healthy_one() {
     let healthy = WebhookReceiver::start().await.unwrap();
     let mut stuck = WebhookAlerter::builder(&dead.url())
         .unwrap()
-        .timeout(Duration::from_secs(3600))
+        .timeout(WebhookAlerter::MAX_TIMEOUT)
         .retry(RetryPolicy::new(5, Duration::from_secs(60), Duration::from_secs(60)))
         .build()
         .unwrap();

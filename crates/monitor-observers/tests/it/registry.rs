@@ -19,6 +19,7 @@ async fn builds_each_builtin_kind() {
     register_builtins(&mut registry);
     assert_eq!(registry.kinds().collect::<Vec<_>>(), ["file", "log", "retrain", "webhook"]);
     let dir = tempfile::tempdir().unwrap();
+    crate::support::script(dir.path(), "retrain.sh", "exit 0");
     let ctx = ctx_in(dir.path());
     for (spec, name) in [
         (json!({"kind": "log"}), "log"),
@@ -114,7 +115,7 @@ fn invalid_urls_and_values_are_config_errors_at_build() {
     assert!(err.contains("invalid duration `soon`"), "{err}");
     let err =
         build_err(json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh"}, "max_concurrent": 0}));
-    assert_eq!(err, "config error at `observers[0].max_concurrent`: must be at least 1");
+    assert_eq!(err, "config error at `observers[0].max_concurrent`: must be between 1 and 1024 (got 0)");
 }
 
 #[test]
@@ -215,4 +216,99 @@ fn secrets_stay_out_of_errors_and_debug_output() {
         .unwrap();
     let debug = format!("{alerter:?}");
     assert!(!debug.contains("tok-123") && !debug.contains("XXXXSECRET"), "{debug}");
+}
+
+#[test]
+fn a_command_that_is_not_there_fails_the_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::script(dir.path(), "retrain.sh", "exit 0");
+    std::fs::write(dir.path().join("notes.txt"), "not a program").unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    crate::support::script(&dir.path().join("bin"), "train-model", "exit 0");
+    let ctx = ctx_in(dir.path());
+    let build = |dispatch: serde_json::Value| {
+        let spec = json!({"kind": "retrain", "dispatch": dispatch});
+        builtin_registry().build("observers[3]", &spec, &ctx).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let shown = |name: &str| dir.path().join(name).display().to_string();
+    assert_eq!(
+        build(json!({"kind": "command", "program": "./nope.sh"})),
+        Err(format!("config error at `observers[3].dispatch.program`: `{}` does not exist", shown("./nope.sh")))
+    );
+    assert_eq!(
+        build(json!({"kind": "command", "program": "./notes.txt"})),
+        Err(format!("config error at `observers[3].dispatch.program`: `{}` is not executable", shown("./notes.txt")))
+    );
+    let err = build(json!({"kind": "command", "program": "surely-no-such-program-here"})).unwrap_err();
+    assert!(
+        err.starts_with(
+            "config error at `observers[3].dispatch.program`: `surely-no-such-program-here` is not found in `PATH`"
+        ),
+        "{err}"
+    );
+    // What is there passes: a script, a name in PATH, a name in the child's own PATH.
+    assert_eq!(build(json!({"kind": "command", "program": "./retrain.sh"})), Ok(()));
+    assert_eq!(build(json!({"kind": "command", "program": "sh"})), Ok(()));
+    let bin = dir.path().join("bin").display().to_string();
+    assert_eq!(build(json!({"kind": "command", "program": "train-model", "env": {"PATH": bin}})), Ok(()));
+}
+
+#[test]
+fn every_size_and_time_has_a_bound_named_in_its_error() {
+    let hook = "http://127.0.0.1:9000/hook";
+    let cases = [
+        (
+            json!({"kind": "webhook", "url": hook, "queue": 1_000_000_000_000_u64}),
+            "queue",
+            "must be between 1 and 100000",
+        ),
+        (json!({"kind": "webhook", "url": hook, "timeout": "1h"}), "timeout", "must be at most 5m (got 1h)"),
+        (
+            json!({"kind": "webhook", "url": hook, "format": "slack", "group_wait": "2h"}),
+            "group_wait",
+            "must be at most 1h",
+        ),
+        (json!({"kind": "webhook", "url": hook, "shutdown_timeout": "2h"}), "shutdown_timeout", "must be at most 1h"),
+        (json!({"kind": "webhook", "url": hook, "shutdown_timeout": "0s"}), "shutdown_timeout", "must be more than 0s"),
+        (
+            json!({"kind": "webhook", "url": hook, "retry": {"max_attempts": 4_294_967_295_u64}}),
+            "retry.max_attempts",
+            "must be between 1 and 20",
+        ),
+        (
+            json!({"kind": "webhook", "url": hook, "retry": {"max_backoff": "1d"}}),
+            "retry.max_backoff",
+            "must be at most 1h",
+        ),
+        (
+            json!({"kind": "retrain", "queue": 1_000_000_000_000_u64, "dispatch": {"kind": "command", "program": "sh"}}),
+            "queue",
+            "must be between 1 and 100000",
+        ),
+        (
+            json!({"kind": "retrain", "max_concurrent": 1_000_000_000, "dispatch": {"kind": "command", "program": "sh"}}),
+            "max_concurrent",
+            "must be between 1 and 1024",
+        ),
+        (
+            json!({"kind": "retrain", "shutdown_timeout": "1d", "dispatch": {"kind": "command", "program": "sh"}}),
+            "shutdown_timeout",
+            "must be at most 1h",
+        ),
+        (
+            json!({"kind": "retrain", "dispatch": {"kind": "command", "program": "sh", "timeout": "30d"}}),
+            "dispatch.timeout",
+            "must be at most 7d",
+        ),
+        (
+            json!({"kind": "retrain", "dispatch": {"kind": "http", "preset": "airflow", "url": hook, "dag_id": "d", "timeout": "1h"}}),
+            "dispatch.timeout",
+            "must be at most 5m",
+        ),
+    ];
+    for (spec, key, message) in cases {
+        let err = build_err(spec.clone());
+        let prefix = format!("config error at `observers[0].{key}`: {message}");
+        assert!(err.starts_with(&prefix), "{spec}: {err}");
+    }
 }

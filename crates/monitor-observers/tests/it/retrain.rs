@@ -106,7 +106,8 @@ async fn reason_placeholder_and_failing_exit_codes() {
         .current_dir(dir.path());
     let mut scheduler = RetrainScheduler::builder(dispatcher)
         .retry(RetryPolicy::new(2, Duration::from_millis(10), Duration::from_millis(10)))
-        .build();
+        .build()
+        .unwrap();
     let published = attached(&mut scheduler);
     let (job_id, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
@@ -373,7 +374,7 @@ async fn channel_dispatcher_hands_jobs_over() {
 #[tokio::test]
 async fn max_concurrent_runs_jobs_of_different_models_at_once() {
     let (dispatcher, mut started, release) = gated();
-    let mut scheduler = RetrainScheduler::builder(dispatcher).max_concurrent(2).build();
+    let mut scheduler = RetrainScheduler::builder(dispatcher).max_concurrent(2).build().unwrap();
     let _published = attached(&mut scheduler);
     for model in ["fraud", "churn", "search"] {
         scheduler.on_event(&retrain_event(model, "accuracy").1).await.unwrap();
@@ -391,19 +392,49 @@ async fn max_concurrent_runs_jobs_of_different_models_at_once() {
 }
 
 #[tokio::test]
-async fn a_full_queue_is_reported_not_hidden() {
+async fn a_full_queue_makes_requests_wait_never_fail() {
     let (dispatcher, mut started, release) = gated();
-    let mut scheduler = RetrainScheduler::builder(dispatcher).queue(1).build();
+    let mut scheduler = RetrainScheduler::builder(dispatcher).queue(1).build().unwrap();
     let published = attached(&mut scheduler);
     scheduler.on_event(&retrain_event("a", "x").1).await.unwrap();
     next(&mut started).await;
+    // `a` runs, `b` fills the queue of one.
     scheduler.on_event(&retrain_event("b", "x").1).await.unwrap();
-    let (rejected, event) = retrain_event("c", "x");
-    let err = scheduler.on_event(&event).await.unwrap_err().to_string();
-    assert!(err.contains("retrain queue is full (1 jobs)"), "{err}");
-    assert_eq!(published.statuses_of(rejected), [JobStatus::Failed]);
+    let (waiting, event) = retrain_event("c", "x");
+    {
+        let mut request = std::pin::pin!(scheduler.on_event(&event));
+        // `c` finds no room: its request waits, rather than failing.
+        tokio::select! {
+            biased;
+            result = &mut request => panic!("the request for c did not wait: {result:?}"),
+            () = std::future::ready(()) => {}
+        }
+        assert!(published.statuses_of(waiting).is_empty());
+        // `a` ends and `b` starts: room for `c`.
+        release.add_permits(1);
+        tokio::time::timeout(WAIT, &mut request).await.unwrap().unwrap();
+    }
+    assert_eq!(next(&mut started).await.model, "b");
     release.add_permits(2);
     scheduler.flush().await.unwrap();
+    assert_eq!(published.statuses_of(waiting), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Succeeded]);
+    assert_eq!((scheduler.stats().succeeded(), scheduler.stats().failed(), scheduler.stats().refused()), (3, 0, 0));
+}
+
+#[tokio::test]
+async fn two_hundred_requests_through_a_queue_of_two_all_run() {
+    let (dispatcher, mut jobs) = ChannelDispatcher::new(256);
+    let mut scheduler = RetrainScheduler::builder(dispatcher).queue(2).build().unwrap();
+    let published = attached(&mut scheduler);
+    for i in 0..200 {
+        scheduler.on_event(&retrain_event(&format!("model-{i}"), "accuracy").1).await.unwrap();
+    }
+    scheduler.flush().await.unwrap();
+    assert_eq!(std::iter::from_fn(|| jobs.try_recv().ok()).count(), 200);
+    let failed = published.statuses().into_iter().filter(|(_, s, _)| *s == JobStatus::Failed).count();
+    assert_eq!(failed, 0);
+    assert_eq!(scheduler.stats().succeeded(), 200);
+    assert_eq!(scheduler.losses(), monitor_core::observer::ObserverLosses::default());
 }
 
 /// A dispatcher that panics.
@@ -440,8 +471,11 @@ async fn a_panicking_dispatcher_fails_its_job_not_the_scheduler() {
 async fn flush_cuts_off_a_running_command_at_the_shutdown_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let dispatcher = CommandDispatcher::new("sh").args(["-c", TWO_PROCESSES]).current_dir(dir.path());
-    let mut scheduler =
-        RetrainScheduler::builder(dispatcher).max_concurrent(1).shutdown_timeout(Duration::from_millis(200)).build();
+    let mut scheduler = RetrainScheduler::builder(dispatcher)
+        .max_concurrent(1)
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
     let published = attached(&mut scheduler);
     let (running, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
@@ -468,6 +502,8 @@ async fn flush_cuts_off_a_running_command_at_the_shutdown_timeout() {
     let err = scheduler.on_event(&event).await.unwrap_err().to_string();
     assert!(err.contains("the scheduler has shut down"), "{err}");
     assert_eq!(published.statuses_of(late), [JobStatus::Failed]);
+    // Every loss is counted: two jobs cut off, one request refused.
+    assert_eq!(scheduler.losses(), monitor_core::observer::ObserverLosses { given_up: 2, dropped: 1 });
 }
 
 /// A dispatcher that fails, retryably, and says when it has been called.
@@ -489,13 +525,14 @@ impl Dispatcher for FailsAndTells {
 async fn flush_cuts_off_a_job_waiting_to_retry() {
     let (called, mut calls) = mpsc::unbounded_channel();
     let mut scheduler = RetrainScheduler::builder(FailsAndTells(called))
-        .retry(RetryPolicy::new(3, Duration::from_secs(3600), Duration::from_secs(3600)))
+        .retry(RetryPolicy::new(3, RetryPolicy::MAX_BACKOFF, RetryPolicy::MAX_MAX_BACKOFF))
         .shutdown_timeout(Duration::from_millis(200))
-        .build();
+        .build()
+        .unwrap();
     let published = attached(&mut scheduler);
     let (job, event) = retrain_event("fraud", "accuracy");
     scheduler.on_event(&event).await.unwrap();
-    // The first attempt has been made; its failure starts an hour of backoff.
+    // The first attempt has been made; its failure starts minutes of backoff.
     tokio::time::timeout(WAIT, calls.recv()).await.unwrap().unwrap();
     scheduler.flush().await.unwrap();
     assert_eq!(published.statuses_of(job), [JobStatus::Queued, JobStatus::Dispatched, JobStatus::Failed]);
@@ -506,7 +543,7 @@ async fn flush_cuts_off_a_job_waiting_to_retry() {
 }
 
 #[tokio::test]
-async fn flush_without_a_deadline_waits_for_the_job() {
+async fn flush_within_the_default_deadline_waits_for_the_job() {
     let dir = tempfile::tempdir().unwrap();
     // Long enough that a flush which did not wait would see it still running.
     let dispatcher =
@@ -538,4 +575,108 @@ async fn dropping_the_scheduler_leaves_no_command_running() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(detail_of(&published, job, JobStatus::Failed).starts_with("cut off at shutdown"));
+}
+
+/// The names of the variables in an `env` dump.
+fn names(dump: &str) -> std::collections::BTreeSet<String> {
+    dump.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k.to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_child_gets_a_clean_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    // A variable of ours that is not in the safe set stands in for a secret.
+    let secret = std::env::vars()
+        .map(|(k, _)| k)
+        .find(|k| !CommandDispatcher::SAFE_ENV.contains(&k.as_str()) && !k.starts_with("MODEL_MONITOR_"))
+        .expect("the test runs with some variable beyond the safe set (cargo sets CARGO_*)");
+    let run = |dispatcher: CommandDispatcher, file: &'static str| async move {
+        let job = RetrainJob::from_event(&retrain_event("fraud", "accuracy").1).unwrap();
+        let outcome = dispatcher.args(["-c", &format!("env > {file}")]).dispatch(&job).await.unwrap();
+        assert!(outcome.is_success(), "{outcome:?}");
+    };
+    run(CommandDispatcher::new("sh").current_dir(dir.path()).env("MLFLOW_TRACKING_URI", "http://mlflow"), "clean.env")
+        .await;
+    let clean = names(&std::fs::read_to_string(dir.path().join("clean.env")).unwrap());
+    // `sh` adds PWD, SHLVL and `_` of its own.
+    let allowed: Vec<&str> = CommandDispatcher::SAFE_ENV
+        .iter()
+        .copied()
+        .chain(["MLFLOW_TRACKING_URI", "MODEL_MONITOR_JOB", "MODEL_MONITOR_MODEL", "MODEL_MONITOR_VERSION"])
+        .chain(["MODEL_MONITOR_JOB_ID", "PWD", "SHLVL", "_", "OLDPWD"])
+        .collect();
+    let extra: Vec<&String> = clean.iter().filter(|k| !allowed.contains(&k.as_str())).collect();
+    assert!(extra.is_empty(), "the child inherited {extra:?}");
+    assert!(!clean.contains(&secret));
+    assert!(clean.contains("PATH") && clean.contains("MODEL_MONITOR_JOB") && clean.contains("MLFLOW_TRACKING_URI"));
+
+    // What the config names is passed on.
+    run(CommandDispatcher::new("sh").current_dir(dir.path()).inherit_env(secret.clone()), "named.env").await;
+    let named = names(&std::fs::read_to_string(dir.path().join("named.env")).unwrap());
+    assert!(named.contains(&secret), "{named:?}");
+}
+
+#[tokio::test]
+async fn job_status_ts_is_the_request_event_time_and_at_the_wall_clock() {
+    let (dispatcher, _jobs) = ChannelDispatcher::new(8);
+    let mut scheduler = RetrainScheduler::new(dispatcher);
+    let published = attached(&mut scheduler);
+    let (job, mut event) = retrain_event("fraud", "accuracy");
+    // Yesterday's log, replayed.
+    event.ts = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:04:09Z").unwrap().into();
+    let before = chrono::Utc::now();
+    scheduler.on_event(&event).await.unwrap();
+    scheduler.flush().await.unwrap();
+    let after = chrono::Utc::now();
+    let updates: Vec<(chrono::DateTime<chrono::Utc>, monitor_core::event::JobUpdate)> = published
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobStatus(u) => Some((e.ts, u)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updates.len(), 3);
+    for (ts, update) in &updates {
+        assert_eq!(update.job_id, job);
+        assert_eq!(*ts, event.ts, "ts is event time");
+        assert!(update.at >= before && update.at <= after, "at is the wall clock: {}", update.at);
+    }
+    let json = serde_json::to_value(&published.events()[0]).unwrap();
+    assert_eq!(json["ts"], "2026-11-23T10:04:09Z");
+    assert!(json["at"].as_str().is_some_and(|at| at.parse::<chrono::DateTime<chrono::Utc>>().is_ok()), "{json}");
+}
+
+/// A dispatcher that always fails, retryably.
+struct AlwaysFails;
+
+#[async_trait]
+impl Dispatcher for AlwaysFails {
+    fn kind(&self) -> &str {
+        "down"
+    }
+
+    async fn dispatch(&self, _job: &RetrainJob) -> Result<DispatchOutcome> {
+        Ok(DispatchOutcome::retryable("HTTP 503"))
+    }
+}
+
+#[tokio::test]
+async fn failed_jobs_are_losses_and_the_log_stays_quiet() {
+    let mut scheduler = RetrainScheduler::builder(AlwaysFails)
+        .retry(RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(2)))
+        .max_concurrent(4)
+        .build()
+        .unwrap();
+    let _published = attached(&mut scheduler);
+    let (logs, guard) = crate::support::capture_logs();
+    for i in 0..20 {
+        scheduler.on_event(&retrain_event(&format!("model-{i}"), "accuracy").1).await.unwrap();
+    }
+    scheduler.flush().await.unwrap();
+    drop(guard);
+    assert_eq!(scheduler.losses(), monitor_core::observer::ObserverLosses { given_up: 20, dropped: 0 });
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("further failures of `down` are counted"), "{warnings:#?}");
 }

@@ -75,3 +75,52 @@ pub fn ctx_in(dir: &Path) -> BuildContext {
 pub fn ctx() -> BuildContext {
     BuildContext { dispatchers: monitor_observers::builtin_dispatchers(), ..Default::default() }
 }
+
+/// Writes an executable shell script `name` into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// What `tracing` wrote while a [`capture_logs`] guard was held, on this thread.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The lines logged at WARN.
+    pub fn warnings(&self) -> Vec<String> {
+        self.text().lines().filter(|l| l.contains(" WARN ")).map(str::to_owned).collect()
+    }
+}
+
+/// Captures what `tracing` logs on this thread (DEBUG and up, without
+/// colours) until the guard is dropped. On a current-thread runtime, that is
+/// every task of the test.
+pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}

@@ -313,13 +313,18 @@ async fn run(parts: Parts) -> Summary {
     let _ = drained_rx.await;
     let deadline = tokio::time::Instant::now() + settings.shutdown_timeout.as_std();
     let mut acks = Vec::with_capacity(links.len());
+    let mut late = vec![false; links.len()];
     for (i, link) in links.iter().enumerate() {
         let (ack_tx, ack_rx) = oneshot::channel();
-        if link.tx.send(ObserverMsg::Flush(ack_tx)).await.is_ok() {
-            acks.push((i, ack_rx));
+        // The queue may be full of events the observer is slow to take (a
+        // retrain scheduler waiting for room applies back-pressure): the
+        // flush waits for room only until the deadline.
+        match tokio::time::timeout_at(deadline, link.tx.send(ObserverMsg::Flush(ack_tx))).await {
+            Ok(Ok(())) => acks.push((i, ack_rx)),
+            Ok(Err(_)) => {}
+            Err(_) => late[i] = true,
         }
     }
-    let mut late = vec![false; links.len()];
     for (i, ack) in acks {
         if tokio::time::timeout_at(deadline, ack).await.is_err() {
             late[i] = true;

@@ -116,11 +116,17 @@ impl Observer for SlowScheduler {
     async fn on_event(&mut self, event: &Event) -> monitor_core::Result<()> {
         let EventKind::RetrainRequested(request) = &event.kind else { return Ok(()) };
         let publisher = Arc::clone(self.publisher.as_ref().unwrap());
-        let (key, job_id, seq) = (event.key.clone(), request.job_id, event.seq);
+        let (key, job_id, seq, ts) = (event.key.clone(), request.job_id, event.seq, event.ts);
         self.workers.push(std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
-            let update = JobUpdate { job_id, status: JobStatus::Succeeded, dispatcher: "test".into(), detail: None };
-            publisher.publish(Event::new(key, Utc::now(), seq, EventKind::JobStatus(update)));
+            let update = JobUpdate {
+                job_id,
+                at: Utc::now(),
+                status: JobStatus::Succeeded,
+                dispatcher: "test".into(),
+                detail: None,
+            };
+            publisher.publish(Event::new(key, ts, seq, EventKind::JobStatus(update)));
         }));
         Ok(())
     }
@@ -354,4 +360,45 @@ async fn limits_are_shared_by_the_shards() {
     let summary = engine.shutdown().await;
     assert_eq!(summary.monitor.records, 40);
     assert!(summary.monitor.versions_evicted >= 32, "{summary:?}");
+}
+
+/// Says when it takes its first event, and never returns from it.
+struct StuckOnEvent(Option<tokio::sync::oneshot::Sender<()>>);
+
+#[async_trait]
+impl Observer for StuckOnEvent {
+    fn name(&self) -> &str {
+        "stuck-on-event"
+    }
+    async fn on_event(&mut self, _event: &Event) -> monitor_core::Result<()> {
+        if let Some(entered) = self.0.take() {
+            let _ = entered.send(());
+        }
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_observer_queue_cannot_hold_shutdown_past_its_deadline() {
+    let config =
+        format!("{LATENCY_CONFIG}\n[engine]\nshutdown_timeout = \"200ms\"\nobserver_queue = 1\noverflow = \"drop\"\n");
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let engine = builder(&config).observer(Box::new(StuckOnEvent(Some(entered)))).spawn().unwrap();
+    // A finding, which the observer takes and never finishes with...
+    for ms in [500.0, 500.0] {
+        engine.sink().submit(latency("m", ms)).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), entered_rx).await.unwrap().unwrap();
+    // ... then a recovery, which fills its queue of one: the flush finds no
+    // room, and waits for it only until the deadline.
+    for ms in [1.0, 1.0] {
+        engine.sink().submit(latency("m", ms)).await.unwrap();
+    }
+    let summary = tokio::time::timeout(Duration::from_secs(30), engine.shutdown()).await.expect("shutdown ended");
+    assert_eq!(summary.unfinished.len(), 1, "{:?}", summary.unfinished);
+    assert!(
+        summary.unfinished[0].starts_with("observer `stuck-on-event` had not finished"),
+        "{:?}",
+        summary.unfinished
+    );
 }
