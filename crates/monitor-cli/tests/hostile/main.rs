@@ -60,6 +60,11 @@ fn log(n: usize) -> Vec<u8> {
 /// Every size and duration key, at its bound and one step past it.
 fn bounded_keys() -> Vec<(&'static str, String, String)> {
     let detector = |table: &str| format!("[[monitors]]\nsignal = \"latency_ms\"\ndetector = {{ {table} }}\n");
+    // Observers that nothing sets off in the replay: no monitor, no finding.
+    let retrain = |key: &str| {
+        format!("[[observers]]\nkind = \"retrain\"\n{key}\ndispatch = {{ kind = \"command\", program = \"sh\" }}\n")
+    };
+    let webhook = |key: &str| format!("[[observers]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n{key}\n");
     vec![
         ("engine.shards", "[engine]\nshards = 1024\n".into(), "[engine]\nshards = 1025\n".into()),
         (
