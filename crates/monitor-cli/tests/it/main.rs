@@ -1,6 +1,8 @@
 //! The `model-monitor` binary, run as a user runs it.
 #![allow(clippy::unwrap_used)]
 
+mod docs;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
