@@ -163,6 +163,25 @@ fn bounded_keys() -> Vec<(&'static str, String, String)> {
             detector("kind = \"ks\", reference = 1000000"),
             detector("kind = \"ks\", reference = 1000000000000"),
         ),
+        ("observers[0].queue", retrain("queue = 100000"), retrain("queue = 1000000000000")),
+        ("observers[0].max_concurrent", retrain("max_concurrent = 1024"), retrain("max_concurrent = 1000000000")),
+        (
+            "observers[0].shutdown_timeout",
+            retrain("shutdown_timeout = \"1h\""),
+            retrain("shutdown_timeout = \"99999999d\""),
+        ),
+        ("observers[0].queue", webhook("queue = 100000"), webhook("queue = 1000000000000")),
+        (
+            "observers[0].retry.max_attempts",
+            webhook("retry = { max_attempts = 20 }"),
+            webhook("retry = { max_attempts = 1000 }"),
+        ),
+        (
+            "observers[0].retry.backoff",
+            webhook("retry = { backoff = \"10m\" }"),
+            webhook("retry = { backoff = \"99999999d\" }"),
+        ),
+        ("observers[0].timeout", webhook("timeout = \"5m\""), webhook("timeout = \"99999999d\"")),
     ]
 }
 
