@@ -34,6 +34,7 @@ fn schemas() -> Value {
         "Error": {
             "type": "object",
             "required": ["error"],
+            "additionalProperties": false,
             "properties": {"error": {"type": "string", "description": "What went wrong and what to do."}}
         },
         "Record": {
