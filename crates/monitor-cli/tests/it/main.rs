@@ -312,3 +312,5 @@ fn the_demo_directory_is_fresh_and_private() {
     assert!(std::fs::symlink_metadata(&dir).unwrap().is_dir());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod serve;
