@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::app::AppState;
-use crate::engine::metrics::INGEST_TO_PROCESSED;
+use crate::engine::metrics::{
+    FINDINGS, INGEST_TO_PROCESSED, JOBS, RECORDS_INGESTED, RECORDS_REJECTED, RECOVERIES, RETRAIN_REQUESTS,
+};
 
 /// HTTP requests, by `route` (the route's template) and `status`.
 pub const HTTP_REQUESTS: &str = "model_monitor_http_requests_total";
@@ -48,6 +50,33 @@ pub const VERSIONS_EVICTED: &str = "model_monitor_versions_evicted_total";
 pub const SIGNALS_DROPPED: &str = "model_monitor_signals_dropped_total";
 /// 1 when the server is ready (as `/readyz`), else 0.
 pub const READY: &str = "model_monitor_ready";
+
+/// Every metric `/metrics` exports, the engine's and the server's: what
+/// dashboards and alerting rules may name. Histograms (the names ending in
+/// `_seconds`) export `_bucket`, `_sum` and `_count` series.
+pub const EXPORTED: &[&str] = &[
+    RECORDS_INGESTED,
+    RECORDS_REJECTED,
+    FINDINGS,
+    RECOVERIES,
+    RETRAIN_REQUESTS,
+    JOBS,
+    INGEST_TO_PROCESSED,
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    SHARD_QUEUE,
+    OBSERVER_QUEUE,
+    OBSERVER_DROPPED,
+    OBSERVER_ERRORS,
+    OBSERVER_GIVEN_UP,
+    OPEN_FINDINGS,
+    MODEL_VERSIONS,
+    LABELS_JOINED,
+    LABELS_EXPIRED,
+    VERSIONS_EVICTED,
+    SIGNALS_DROPPED,
+    READY,
+];
 
 /// Histogram buckets, in seconds: half a millisecond to ten seconds.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];

@@ -505,6 +505,10 @@ async fn metrics_scrape_parses_as_prometheus_text() {
     assert!(parsed.samples.iter().any(|s| s.metric == "model_monitor_observer_queue_events"));
     assert!(parsed.samples.iter().any(|s| s.metric == "model_monitor_http_requests_total"));
     assert_eq!(value("model_monitor_ready", &[]), 1.0);
+    // Everything exported is in the list that dashboards and rules are checked against.
+    for sample in &parsed.samples {
+        assert!(exported(&sample.metric), "`{}` is exported but not in EXPORTED", sample.metric);
+    }
     s.stop().await;
 }
 
@@ -582,4 +586,101 @@ async fn readiness_lists_every_observer() {
     let nowhere = raw(&s, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert!(nowhere.starts_with("HTTP/1.1 404"), "{nowhere}");
     s.stop().await;
+}
+
+/// The `model_monitor_*` names in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("model_monitor_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Whether `name` is a series `/metrics` exports: a metric, or a
+/// histogram's bucket, sum or count.
+fn exported(name: &str) -> bool {
+    use monitor_runtime::server::metrics::EXPORTED;
+    EXPORTED.contains(&name)
+        || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+            name.strip_suffix(suffix).is_some_and(|base| base.ends_with("_seconds") && EXPORTED.contains(&base))
+        })
+}
+
+fn deploy_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn exprs_of(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr", Value::String(e)) => out.push(e.clone()),
+                    _ => exprs_of(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| exprs_of(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_queries_exported_metrics() {
+    let dashboard: Value = serde_json::from_str(&deploy_file("grafana-dashboard.json")).unwrap();
+    let mut exprs = Vec::new();
+    exprs_of(&dashboard["panels"], &mut exprs);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    for expr in &exprs {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "a query that names no model-monitor metric: {expr}");
+        for name in names {
+            assert!(exported(&name), "the dashboard queries `{name}`, which /metrics does not export: {expr}");
+        }
+    }
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert!(panel["title"].is_string() && panel["gridPos"].is_object(), "{panel}");
+    }
+}
+
+#[test]
+fn the_alerting_rules_parse_and_query_exported_metrics() {
+    let rules: serde_yaml::Value = serde_yaml::from_str(&deploy_file("prometheus-rules.yml")).unwrap();
+    let rules: Value = serde_json::to_value(rules).unwrap();
+    let groups = rules["groups"].as_array().unwrap();
+    let mut alerts = Vec::new();
+    for group in groups {
+        assert!(group["name"].is_string());
+        for rule in group["rules"].as_array().unwrap() {
+            let alert = rule["alert"].as_str().unwrap_or_else(|| panic!("a rule without `alert`: {rule}"));
+            let expr = rule["expr"].as_str().unwrap_or_else(|| panic!("{alert} has no expr"));
+            if let Some(wait) = rule.get("for") {
+                let wait = wait.as_str().unwrap();
+                assert!(wait.ends_with('m') && wait[..wait.len() - 1].parse::<u32>().is_ok(), "{alert}: for = {wait}");
+            }
+            assert!(rule["annotations"]["summary"].is_string(), "{alert} has no summary");
+            assert!(rule["labels"]["severity"].is_string(), "{alert} has no severity");
+            assert_eq!(expr.matches('(').count(), expr.matches(')').count(), "{alert}: unbalanced parentheses");
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "{alert} names no model-monitor metric");
+            for name in names {
+                assert!(exported(&name), "{alert} queries `{name}`, which /metrics does not export");
+            }
+            alerts.push(alert.to_owned());
+        }
+    }
+    for wanted in [
+        "ModelMonitorIngestionStopped",
+        "ModelMonitorModelInDrift",
+        "ModelMonitorReceiverFailing",
+        "ModelMonitorRetrainJobsFailing",
+    ] {
+        assert!(alerts.iter().any(|a| a == wanted), "no {wanted} rule");
+    }
 }
