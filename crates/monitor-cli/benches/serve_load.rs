@@ -121,9 +121,11 @@ impl Connection {
         stream.write_all(body)?;
         let mut line = String::new();
         reader.read_line(&mut line)?;
-        let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
-            std::io::Error::other(format!("not an HTTP answer: {line:?}"))
-        })?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {line:?}")))?;
         let mut length = 0usize;
         let mut close = false;
         loop {
@@ -259,7 +261,10 @@ fn main() {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
     println!("daemon RSS         {rss:.0} MiB at the end, {hwm:.0} MiB at peak");
-    println!("processed          {processed} (exit {status}; every acknowledged record processed: {})", processed >= records);
+    println!(
+        "processed          {processed} (exit {status}; every acknowledged record processed: {})",
+        processed >= records
+    );
     assert!(status.success(), "the daemon failed");
     assert!(processed >= records, "acknowledged records were lost: {processed} < {records}");
 
