@@ -16,7 +16,8 @@
 //! `model-monitor replay` in the same run, for the ratio of the two.
 //!
 //! Every request goes to 127.0.0.1 only, and the run is bounded in count
-//! and in time.
+//! and in time. Run as a test (`cargo test --benches`), it is a smoke run
+//! of ten requests at most.
 
 // A benchmark reports on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
@@ -48,6 +49,11 @@ fn options() -> Options {
         replay_records: 1_000_000,
         config: None,
     };
+    // Run as a test (`cargo test --benches`, without `--bench`): a brief
+    // smoke run, unless options say otherwise.
+    if !std::env::args().any(|a| a == "--bench") {
+        (o.seconds, o.clients, o.max_requests, o.replay_records) = (1, 1, 10, 1_000);
+    }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
