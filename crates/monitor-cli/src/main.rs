@@ -315,6 +315,9 @@ fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode>
     for o in &observers {
         println!("  {}", o.name());
     }
+    let server = &config.server;
+    let token = server.token_env.as_deref().map_or_else(|| "no token".to_owned(), |v| format!("token from ${v}"));
+    println!("server (model-monitor serve): listen {}, {token}", server.listen);
     Ok(ExitCode::SUCCESS)
 }
 
