@@ -9,6 +9,9 @@
 //! - `cargo xtask tidy` runs only the architecture invariants (see [`tidy`]).
 //! - `cargo xtask eval` runs every detector over generated streams with known
 //!   change points and prints false alarms, missed changes and detection delay.
+//! - `cargo xtask loadgen [OPTIONS]` posts NDJSON batches to `model-monitor
+//!   serve` over loopback and prints records/s, request latency and RSS (the
+//!   `serve_load` bench of monitor-cli; its options pass through).
 //!
 //! Cargo is taken from `$CARGO` (set by `cargo run`), else `cargo` on the
 //! `PATH`. Commands run from the workspace root. When `CI` is set (as CI
@@ -38,6 +41,9 @@ tasks:
   tidy                the architecture invariants only
   eval                every detector over streams with known change points:
                       false alarms, missed changes, detection delay
+  loadgen [OPTIONS]   post NDJSON batches to `model-monitor serve` over loopback:
+                      records/s, p99 request latency, RSS (--seconds, --clients,
+                      --batch, --models, --max-requests, --replay-records, --config)
   help                this message";
 
 fn main() -> ExitCode {
@@ -56,6 +62,12 @@ fn run() -> Result<()> {
         Some((task, flags)) => (task.as_str(), flags),
         None => bail!("no task given\n\n{USAGE}"),
     };
+    if task == "loadgen" {
+        let ctx = Workspace::new()?;
+        let mut args = vec!["bench", "--quiet", "-p", "monitor-cli", "--bench", "serve_load", "--"];
+        args.extend(flags.iter().map(String::as_str));
+        return ctx.run_cargo(&args, &[]);
+    }
     let keep_going = match (task, flags) {
         (_, []) => false,
         ("ci", [flag]) if flag == "--keep-going" => true,

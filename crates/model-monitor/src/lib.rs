@@ -56,6 +56,8 @@
 //! - `strategies` (default): detectors, retrain policies and the synchronous monitor.
 //! - `observers` (default): retrain scheduler and dispatchers, webhook alerting, log and file observers.
 //! - `runtime` (default; implies the other two): the tokio engine, config loading and replay.
+//! - `server` (implies `runtime`): the HTTP server of `model-monitor serve`,
+//!   as `runtime::server::Server`, with axum and a Prometheus exporter.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

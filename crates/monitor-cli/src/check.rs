@@ -119,6 +119,9 @@ pub(crate) fn render(
     for name in observers {
         let _ = writeln!(out, "  {name}");
     }
+    let server = &config.server;
+    let token = server.token_env.as_deref().map_or_else(|| "no token".to_owned(), |v| format!("token from ${v}"));
+    let _ = writeln!(out, "server (model-monitor serve): listen {}, {token}", server.listen);
     Ok(out)
 }
 

@@ -4,6 +4,7 @@
 //! model-monitor demo                                  # the whole loop on shipped data
 //! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict]
 //! model-monitor check-config monitor.toml
+//! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
 //! ```
 
 // A command-line program talks to its user on stdout and stderr.
@@ -15,6 +16,7 @@ mod interrupt;
 mod output;
 mod replay;
 mod report;
+mod serve;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -57,6 +59,8 @@ enum Command {
         #[arg(long)]
         records: Option<PathBuf>,
     },
+    /// Run the HTTP daemon: records in over HTTP, state, events and metrics out.
+    Serve(serve::ServeArgs),
     /// Run the whole loop on shipped example data: three models, one whose
     /// accuracy falls, one whose latency rises; findings and retraining jobs.
     Demo {
@@ -104,16 +108,18 @@ fn cores() -> u16 {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A daemon says what it does; a batch command only what goes wrong.
+    let default_filter = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
         // Colour codes only for a terminal, never into a log file.
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::replay(args).await,
             Command::CheckConfig { file, records } => check::run(&file, records.as_deref()).await,
             Command::Demo { dir, format } => demo::demo(dir, format).await,
+            Command::Serve(args) => serve::serve(args).await,
         }
     });
     // A reader still blocked on standard input must not hold the exit.

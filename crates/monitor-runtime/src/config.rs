@@ -11,6 +11,8 @@ use monitor_core::registry::BuildContext;
 use monitor_strategies::{Limits, MonitorPlan, MonitorSpec, PolicyConfig, SignalPattern};
 use serde::{Deserialize, Serialize};
 
+use crate::server::ServerConfig;
+
 /// The whole config file.
 ///
 /// Parsing checks everything but the detector tables, which name kinds of a
@@ -60,6 +62,9 @@ pub struct Config {
     /// `[limits]`: memory bounds.
     #[serde(default)]
     pub limits: Limits,
+    /// `[server]`: the HTTP daemon (`model-monitor serve`).
+    #[serde(default)]
+    pub server: ServerConfig,
 }
 
 /// One `[[monitors]]` entry as written. Its `detector` table stays a table
@@ -215,7 +220,7 @@ impl Config {
     }
 
     /// Checks everything that needs no registry: policies, limits, engine
-    /// settings, and that each monitor's `models` names a model.
+    /// and server settings, and that each monitor's `models` names a model.
     pub fn validate(&self) -> Result<(), Error> {
         for (i, m) in self.monitors.iter().enumerate() {
             if m.models.as_ref().is_some_and(Vec::is_empty) {
@@ -223,7 +228,8 @@ impl Config {
             }
         }
         self.plan_with(Vec::new()).validate()?;
-        self.engine.validate()
+        self.engine.validate()?;
+        self.server.validate()
     }
 
     /// The monitor plan: each `[[monitors]]` entry's detector built by

@@ -47,14 +47,22 @@
 //!
 //! # Feature flags
 //!
-//! This crate has no optional features yet.
+//! - `server`: the HTTP server of `model-monitor serve` ([`server::Server`]),
+//!   with axum and a Prometheus exporter. Off by default; `[server]` config
+//!   parses and validates either way.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
 pub mod engine;
+pub mod server;
 pub mod source;
 
 pub use config::{Config, EngineConfig, ModelConfig, MonitorConfig, Overflow};
-pub use engine::{Engine, EngineBuilder, ObserverSummary, Refused, RunningEngine, Sink, Summary};
+pub use engine::{
+    Engine, EngineBuilder, Health, Inspector, ObserverHealth, ObserverSummary, Overview, Receipt, Refused,
+    RefusedBatch, RejectReason, RunningEngine, Sink, Summary,
+};
+pub use server::ServerConfig;
 pub use source::{LineSource, PumpOptions, SourceReport, pump};

@@ -59,7 +59,10 @@ pub mod synth;
 pub use detectors::{
     Adwin, Cusum, Ddm, Eddm, Ewma, HddmA, HddmW, Kswin, PageHinkley, builtin_detectors, register_builtin_detectors,
 };
-pub use monitor::{EffectiveAlpha, Limits, Monitor, MonitorPlan, MonitorSpec, MonitorStats};
+pub use monitor::{
+    DetectorState, EffectiveAlpha, Limits, Monitor, MonitorPlan, MonitorSpec, MonitorStats, VersionDetail,
+    VersionOverview,
+};
 pub use monitor_core::detector::DriftStatus;
 pub use pattern::SignalPattern;
 pub use policy::{PolicyConfig, Trigger};

@@ -293,20 +293,7 @@ fn check_monitors(plan: &MonitorPlan, saved: &[Json]) -> Result<(), Error> {
 /// The series of a model version in a fixed order: latency, prediction,
 /// error, then features and metrics by name.
 fn save_series(state: &ModelState, path: &str) -> Result<Vec<SeriesSnapshot>, Error> {
-    let mut all: Vec<(Signal, &Series)> = Vec::with_capacity(state.signals);
-    for (signal, series) in
-        [(Signal::LatencyMs, &state.latency), (Signal::Prediction, &state.prediction), (Signal::Error, &state.error)]
-    {
-        if let Some(series) = series {
-            all.push((signal, series));
-        }
-    }
-    let mut features: Vec<_> = state.features.iter().collect();
-    features.sort_by(|a, b| a.0.cmp(b.0));
-    all.extend(features.into_iter().map(|(n, s)| (Signal::Feature(n.clone()), s)));
-    let mut metrics: Vec<_> = state.metrics.iter().collect();
-    metrics.sort_by(|a, b| a.0.cmp(b.0));
-    all.extend(metrics.into_iter().map(|(n, s)| (Signal::Metric(n.clone()), s)));
+    let all = state.series_in_order();
     all.into_iter()
         .map(|(signal, series)| {
             let detectors = series
@@ -383,7 +370,14 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
                 .load_state(d.state.clone())
                 .map_err(|e| Error::snapshot(format!("{path}.state"), e.to_string()))?;
             let mode = detector.alarm_mode();
-            instances.push(Instance { detector, spec: d.monitor, mode, status: d.status, open: d.open.clone() });
+            instances.push(Instance {
+                detector,
+                spec: d.monitor,
+                mode,
+                status: d.status,
+                open: d.open.clone(),
+                last: None,
+            });
         }
         state.instances += instances.len();
         state.failing += instances.iter().filter(|i| i.status == DriftStatus::Drift).count();

@@ -100,9 +100,23 @@ fn shell_blocks_run_and_name_real_things() {
                 }
                 continue;
             }
-            for line in block.lines() {
+            for line in joined_lines(&block) {
                 let command = line.split(" #").next().unwrap().trim();
-                if command.is_empty() || command.starts_with('#') {
+                // Comments, and answers shown after a request.
+                if command.is_empty() || command.starts_with('#') || command.starts_with('{') {
+                    continue;
+                }
+                if command.contains("curl ") {
+                    if let Err(e) = check_route(command) {
+                        problems.push(format!("{name}:{line_no}: {e}"));
+                    }
+                    continue;
+                }
+                if command.contains("model-monitor serve") {
+                    ran += 1;
+                    if let Err(e) = run_serve(command, dir.path(), &path) {
+                        problems.push(format!("{name}:{line_no}: `{command}`: {e}"));
+                    }
                     continue;
                 }
                 if let Some(rest) = command.strip_prefix("cargo ") {
@@ -138,6 +152,83 @@ fn shell_blocks_run_and_name_real_things() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(ran >= 5, "only {ran} commands found: is the extraction broken?");
+}
+
+/// The block's lines, with `\`-continued lines joined.
+fn joined_lines(block: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in block.lines() {
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    out
+}
+
+/// A `curl` line names a route of the server's OpenAPI document.
+fn check_route(command: &str) -> Result<(), String> {
+    let document = model_monitor::runtime::server::openapi_document();
+    let paths: Vec<String> = document["paths"].as_object().unwrap().keys().cloned().collect();
+    let url = command
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .find(|w| w.starts_with("http://") || w.starts_with("$M"))
+        .ok_or_else(|| format!("no URL in `{command}`"))?;
+    let path = url.trim_start_matches("$M").trim_start_matches("http://");
+    let path = if url.starts_with("http://") { &path[path.find('/').unwrap_or(path.len())..] } else { path };
+    let path = path.split('?').next().unwrap_or(path);
+    let matches = |route: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) = (route.split('/').collect(), path.split('/').collect());
+        a.len() == b.len() && a.iter().zip(&b).all(|(r, p)| r.starts_with('{') || r == p)
+    };
+    if paths.iter().any(|r| matches(r)) { Ok(()) } else { Err(format!("`{path}` is not a route of the API")) }
+}
+
+/// Starts `model-monitor serve` as the docs show it (on a port the system
+/// picks, with the fixtures' config), waits until it listens, and stops it
+/// with SIGTERM: it must start, and end with 0.
+fn run_serve(command: &str, dir: &Path, path: &str) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let mut args: Vec<String> = command
+        .trim_end_matches('&')
+        .split_whitespace()
+        .skip_while(|w| *w != "serve")
+        .map(|w| if w.starts_with("/etc/") { "monitor.toml".to_owned() } else { w.to_owned() })
+        .collect();
+    for arg in &mut args {
+        if let Some((host, _port)) = arg.rsplit_once(':') {
+            if host.chars().all(|c| c.is_ascii_digit() || c == '.') && !host.is_empty() {
+                *arg = "127.0.0.1:0".to_owned();
+            }
+        }
+    }
+    if !args.iter().any(|a| a == "--listen") {
+        args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+    }
+    let mut child = Command::new("model-monitor")
+        .args(&args)
+        .current_dir(dir)
+        .env("PATH", path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).map_err(|e| e.to_string())?;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !first.starts_with("listening on http://") {
+        return Err(format!("did not start: {first:?}, {status:?}"));
+    }
+    if !status.success() {
+        return Err(format!("did not end cleanly on SIGTERM: {status:?}"));
+    }
+    Ok(())
 }
 
 #[test]

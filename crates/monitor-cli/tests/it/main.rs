@@ -108,6 +108,7 @@ fn check_config_accepts_the_demo_and_names_the_key_of_a_mistake() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("threshold on metrics.accuracy (every model)"), "{stdout}");
     assert!(stdout.contains("policy: trigger any, cooldown 30m, min_samples 100"), "{stdout}");
+    assert!(stdout.contains("server (model-monitor serve): listen 127.0.0.1:9400, no token"), "{stdout}");
 
     for (config, expected) in [
         (
@@ -121,6 +122,7 @@ fn check_config_accepts_the_demo_and_names_the_key_of_a_mistake() {
         ("[polcy]\ntrigger = \"any\"\n", "config error at `polcy`: unknown field `polcy`"),
         ("[[observers]]\nkind = \"webhook\"\nurl = \"not a url\"\n", "observers[0]"),
         ("[[observers]]\nkind = \"pigeon\"\n", "unknown observer kind `pigeon`; known kinds:"),
+        ("[server]\nmax_body_bytes = 0\n", "config error at `server.max_body_bytes`: must be between 1 and"),
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, config).unwrap();
@@ -357,3 +359,5 @@ fn check_config_into_a_closed_pipe_ends_quietly() {
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(text(&out.stderr), "");
 }
+
+mod serve;

@@ -77,12 +77,17 @@ pub(crate) async fn bus_loop(
 
 async fn deliver(event: Event, links: &[ObserverLink], overflow: Overflow, counters: &Counters) {
     counters.count_job(&event);
+    super::metrics::event(&counters.labels, &event);
     let event = Arc::new(event);
     for link in links {
         let msg = ObserverMsg::Event(Arc::clone(&event));
+        // Counted before the send, so that the observer never takes it
+        // off the count before it is on.
+        link.counters.queued.fetch_add(1, Ordering::Relaxed);
         match overflow {
             Overflow::Block => {
                 if link.tx.send(msg).await.is_err() {
+                    link.counters.queued.fetch_sub(1, Ordering::Relaxed);
                     link.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(observer = %link.name, "observer task ended early; event lost");
                 }
@@ -90,12 +95,14 @@ async fn deliver(event: Event, links: &[ObserverLink], overflow: Overflow, count
             Overflow::Drop => match link.tx.try_send(msg) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    link.counters.queued.fetch_sub(1, Ordering::Relaxed);
                     link.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
                     if !link.warned_full.swap(true, Ordering::Relaxed) {
                         tracing::warn!(observer = %link.name, "observer queue full; dropping events for it");
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {
+                    link.counters.queued.fetch_sub(1, Ordering::Relaxed);
                     link.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(observer = %link.name, "observer task ended early; event lost");
                 }
@@ -113,9 +120,11 @@ pub(crate) async fn observer_loop(
 ) {
     // Repeated failures are logged once per kind, then only counted.
     let mut warned = false;
+    counters.running.store(true, Ordering::Relaxed);
     while let Some(msg) = rx.recv().await {
         match msg {
             ObserverMsg::Event(event) => {
+                counters.queued.fetch_sub(1, Ordering::Relaxed);
                 if let Err(e) = observer.on_event(&event).await {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
                     if !std::mem::replace(&mut warned, true) {
@@ -133,6 +142,7 @@ pub(crate) async fn observer_loop(
             }
         }
     }
+    counters.running.store(false, Ordering::Relaxed);
     publish_losses(observer.as_ref(), &counters);
 }
 

@@ -9,6 +9,8 @@
 //! cut off, and the [`Summary`] says so in `unfinished`.
 
 mod bus;
+pub mod metrics;
+mod query;
 mod shard;
 mod sink;
 mod summary;
@@ -27,11 +29,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::bus::{BusPublisher, ObserverLink, ObserverMsg, bus_loop, observer_loop};
+pub use self::metrics::RejectReason;
+pub use self::query::{Inspector, Overview};
+use self::query::{QUERY_QUEUE, ShardQuery};
 use self::shard::Shard;
 pub(crate) use self::sink::BatchDone;
-pub use self::sink::{Refused, RejectHandler, Sink};
+pub use self::sink::{Receipt, Refused, RefusedBatch, RejectHandler, Sink};
 use self::summary::Counters;
-pub use self::summary::{ObserverSummary, Summary};
+pub use self::summary::{Health, ObserverHealth, ObserverSummary, Summary};
 use crate::config::{Config, EngineConfig, Overflow};
 
 /// How long observers get, after the deadline, to take the events still
@@ -44,6 +49,7 @@ pub struct EngineBuilder {
     settings: EngineConfig,
     observers: Vec<Box<dyn Observer>>,
     on_reject: Option<RejectHandler>,
+    metrics_max_models: usize,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -59,7 +65,13 @@ impl std::fmt::Debug for EngineBuilder {
 impl EngineBuilder {
     /// An engine for `plan` with default settings and no observer.
     pub fn new(plan: MonitorPlan) -> Self {
-        Self { plan, settings: EngineConfig::default(), observers: Vec::new(), on_reject: None }
+        Self {
+            plan,
+            settings: EngineConfig::default(),
+            observers: Vec::new(),
+            on_reject: None,
+            metrics_max_models: metrics::DEFAULT_METRICS_MAX_MODELS,
+        }
     }
 
     /// An engine for `config`: its detectors built by `ctx.detectors` (see
@@ -69,7 +81,13 @@ impl EngineBuilder {
         config.validate()?;
         let plan = config.plan(ctx)?;
         let observers = config.build_observers(registry, ctx)?;
-        Ok(Self { plan, settings: config.engine.clone(), observers, on_reject: None })
+        Ok(Self {
+            plan,
+            settings: config.engine.clone(),
+            observers,
+            on_reject: None,
+            metrics_max_models: metrics::DEFAULT_METRICS_MAX_MODELS,
+        })
     }
 
     /// Replaces the engine settings.
@@ -101,6 +119,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Sets how many models get a `model` label of their own in the
+    /// engine's metrics (default 100, at most 10,000); later ones share the
+    /// label `_other` (see [`metrics`]).
+    #[must_use]
+    pub fn metrics_max_models(mut self, max: usize) -> Self {
+        self.metrics_max_models = max;
+        self
+    }
+
     /// Adds an observer built in code.
     #[must_use]
     pub fn observer(mut self, observer: Box<dyn Observer>) -> Self {
@@ -122,6 +149,12 @@ impl EngineBuilder {
     /// the future then drains everything accepted and returns a [`Summary`].
     pub fn build(self) -> Result<(Engine, impl Future<Output = Summary> + Send + 'static), Error> {
         self.settings.validate()?;
+        if self.metrics_max_models == 0 || self.metrics_max_models > metrics::MAX_METRICS_MAX_MODELS {
+            return Err(Error::config(
+                "server.metrics_max_models",
+                format!("must be between 1 and {} (got {})", metrics::MAX_METRICS_MAX_MODELS, self.metrics_max_models),
+            ));
+        }
         // The limits bound the whole engine: each shard gets its share.
         let mut plan = self.plan;
         plan.validate()?;
@@ -130,14 +163,17 @@ impl EngineBuilder {
         let monitors: Vec<Monitor> =
             (0..self.settings.shards).map(|_| Monitor::new(Arc::clone(&plan))).collect::<Result<_, _>>()?;
         let names: Vec<String> = self.observers.iter().map(|o| o.name().to_owned()).collect();
-        let counters = Arc::new(Counters::new(monitors.len(), &names));
+        let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));
         let stop = CancellationToken::new();
         let mut shard_txs = Vec::with_capacity(monitors.len());
         let mut shard_rxs = Vec::with_capacity(monitors.len());
+        let mut query_txs = Vec::with_capacity(monitors.len());
         for _ in 0..monitors.len() {
             let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
+            let (query_tx, query_rx) = mpsc::channel(QUERY_QUEUE);
             shard_txs.push(tx);
-            shard_rxs.push(rx);
+            shard_rxs.push((rx, query_rx));
+            query_txs.push(query_tx);
         }
         let on_reject: RejectHandler = self
             .on_reject
@@ -148,7 +184,12 @@ impl EngineBuilder {
             counters: Arc::clone(&counters),
             on_reject: Arc::clone(&on_reject),
         };
-        let engine = Engine { sink, stop: stop.clone(), counters: Arc::clone(&counters) };
+        let engine = Engine {
+            sink,
+            stop: stop.clone(),
+            counters: Arc::clone(&counters),
+            inspector: Inspector { shards: query_txs.into() },
+        };
         let parts = Parts {
             settings: self.settings,
             monitors,
@@ -208,6 +249,7 @@ pub struct Engine {
     sink: Sink,
     stop: CancellationToken,
     counters: Arc<Counters>,
+    inspector: Inspector,
 }
 
 impl Engine {
@@ -232,13 +274,28 @@ impl Engine {
     pub fn stats(&self) -> Summary {
         self.counters.summary()
     }
+
+    /// Asks the shards about the models they hold.
+    pub fn inspector(&self) -> Inspector {
+        self.inspector.clone()
+    }
+
+    /// What runs and what is queued, now.
+    pub fn health(&self) -> Health {
+        self.counters.health()
+    }
+
+    /// Whether [`Engine::shutdown`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
 }
 
 /// Everything the engine's future owns.
 struct Parts {
     settings: EngineConfig,
     monitors: Vec<Monitor>,
-    shard_rxs: Vec<mpsc::Receiver<sink::ShardBatch>>,
+    shard_rxs: Vec<(mpsc::Receiver<sink::ShardBatch>, mpsc::Receiver<ShardQuery>)>,
     stop: CancellationToken,
     observers: Vec<Box<dyn Observer>>,
     counters: Arc<Counters>,
@@ -285,11 +342,12 @@ async fn run(parts: Parts) -> Summary {
         .into_iter()
         .zip(shard_rxs)
         .enumerate()
-        .map(|(index, (monitor, rx))| {
+        .map(|(index, (monitor, (rx, queries)))| {
             let shard = Shard {
                 index,
                 monitor,
                 rx,
+                queries,
                 stop: stop.clone(),
                 bus: bus_tx.clone(),
                 counters: Arc::clone(&counters),

@@ -1,15 +1,19 @@
 //! A shard: one task that owns the monitors of its models and runs records
 //! through them in order.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use monitor_core::RecordError;
 use monitor_core::event::Event;
+use monitor_core::record::Record;
 use monitor_strategies::Monitor;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::{self, RejectReason};
+use super::query::ShardQuery;
 use super::sink::{BatchDone, RejectHandler, ShardBatch};
 use super::summary::Counters;
 
@@ -18,6 +22,7 @@ pub(crate) struct Shard {
     pub(crate) index: usize,
     pub(crate) monitor: Monitor,
     pub(crate) rx: mpsc::Receiver<ShardBatch>,
+    pub(crate) queries: mpsc::Receiver<ShardQuery>,
     pub(crate) stop: CancellationToken,
     pub(crate) bus: mpsc::Sender<Event>,
     pub(crate) counters: Arc<Counters>,
@@ -32,8 +37,20 @@ impl Shard {
     pub(crate) async fn run(mut self) -> Monitor {
         let mut events = Vec::new();
         let mut stopping = false;
+        let mut queries_open = true;
+        self.counters.shards_running.fetch_add(1, Ordering::Relaxed);
         loop {
             let batch = tokio::select! {
+                // Questions first: they are few and cheap, and must not wait
+                // behind a full queue of records.
+                biased;
+                query = self.queries.recv(), if queries_open => {
+                    match query {
+                        Some(query) => query.answer(&self.monitor),
+                        None => queries_open = false,
+                    }
+                    continue;
+                }
                 batch = self.rx.recv() => batch,
                 () = self.stop.cancelled(), if !stopping => {
                     stopping = true;
@@ -42,27 +59,41 @@ impl Shard {
                 }
             };
             let Some(batch) = batch else { break };
+            let received = batch.received;
+            let n = batch.records.len() as u64;
             let done = self.process(batch, &mut events).await;
             self.counters.set_shard(self.index, self.monitor.stats());
+            if let Some(queued) = self.counters.queued.get(self.index) {
+                queued.fetch_sub(n, Ordering::Relaxed);
+            }
+            metrics::processed_after(received.elapsed());
             // Every record of this part is processed, its events are on the
             // bus and the counts are published: the batch's completion may fire.
             drop(done);
         }
+        self.counters.shards_running.fetch_sub(1, Ordering::Relaxed);
         self.monitor
     }
 
     /// Runs the batch's records; returns its completion token.
     async fn process(&mut self, batch: ShardBatch, events: &mut Vec<Event>) -> Option<Arc<BatchDone>> {
-        for (seq, record) in batch.records {
+        // Records per model, for the metrics: one update per model and batch.
+        let mut per_model: HashMap<&str, u64> = HashMap::new();
+        for (seq, record) in &batch.records {
+            let seq = *seq;
             // A bug in a detector must cost one record, not the shard and
             // every model it owns.
             let monitor = &mut self.monitor;
             let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| monitor.process(seq, &record, events)));
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| monitor.process(seq, record, events)));
             match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => (self.on_reject)(seq, &e),
+                Ok(Ok(())) => *per_model.entry(record.model.as_str()).or_default() += 1,
+                Ok(Err(e)) => {
+                    metrics::rejected(&self.counters.labels, Some(&record.model), reason_of(record, &e), 1);
+                    (self.on_reject)(seq, &e);
+                }
                 Err(_) => {
+                    metrics::rejected(&self.counters.labels, Some(&record.model), RejectReason::Invalid, 1);
                     events.clear();
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(seq, model = %record.model, "a detector panicked on this record; record skipped");
@@ -75,6 +106,20 @@ impl Shard {
                 }
             }
         }
+        for (model, n) in per_model {
+            metrics::ingested(&self.counters.labels, model, n);
+        }
         batch.done
+    }
+}
+
+/// Why a monitor refused `record`, as a metrics label.
+fn reason_of(record: &Record, e: &RecordError) -> RejectReason {
+    if record.is_late_label() {
+        RejectReason::UnmatchedLabel
+    } else if e.field.as_deref() == Some("ts") {
+        RejectReason::FutureTimestamp
+    } else {
+        RejectReason::Invalid
     }
 }

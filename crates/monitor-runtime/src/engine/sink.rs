@@ -1,13 +1,16 @@
 //! The sink: where records go in, singly or in batches, async or blocking.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use monitor_core::record::Record;
 use monitor_core::shard::shard_of;
 use monitor_core::{Error, RecordError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::metrics::{self, RejectReason};
 use super::summary::Counters;
 
 /// Called for every rejected record with its `seq` and the reason.
@@ -42,6 +45,14 @@ pub(crate) struct ShardBatch {
     pub(crate) records: Vec<(u64, Record)>,
     /// Dropped by the shard once these records are processed.
     pub(crate) done: Option<Arc<BatchDone>>,
+    /// When the batch was submitted.
+    pub(crate) received: Instant,
+}
+
+impl ShardBatch {
+    fn new(records: Vec<(u64, Record)>, done: Option<Arc<BatchDone>>) -> Self {
+        Self { records, done, received: Instant::now() }
+    }
 }
 
 /// A record that [`Sink::try_submit`] could not queue, given back.
@@ -60,6 +71,45 @@ impl std::fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
+
+/// A batch that [`Sink::offer_batch`] could not queue, given back whole:
+/// none of its records went in.
+#[derive(Debug)]
+pub struct RefusedBatch {
+    /// The records, in `seq` order.
+    pub records: Vec<(u64, Record)>,
+    /// Why: [`Error::Full`] (try again later) or [`Error::Closed`].
+    pub error: Error,
+}
+
+impl std::fmt::Display for RefusedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch of {} records refused: {}", self.records.len(), self.error)
+    }
+}
+
+impl std::error::Error for RefusedBatch {}
+
+/// The proof that [`Sink::offer_batch`] queued a whole batch; it can tell
+/// when the batch has been processed.
+#[derive(Debug)]
+pub struct Receipt {
+    records: usize,
+    done: oneshot::Receiver<()>,
+}
+
+impl Receipt {
+    /// Records queued.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Resolves once every record of the batch has been processed (its
+    /// events are on the bus), or dropped with a shard that failed.
+    pub async fn processed(self) {
+        let _ = self.done.await;
+    }
+}
 
 /// Where records go in. Cloneable; every clone feeds the same engine.
 ///
@@ -98,14 +148,25 @@ impl Sink {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// `n` consecutive sequence numbers; returns the first.
+    pub fn next_seqs(&self, n: u64) -> u64 {
+        self.next_seq.fetch_add(n, Ordering::Relaxed)
+    }
+
+    /// The `model` label that the engine's metrics give `model` (its name,
+    /// or `_other` past `metrics_max_models`).
+    pub fn model_label(&self, model: &str) -> String {
+        self.counters.labels.label(model)
+    }
+
     fn one(&self, seq: u64, record: Record) -> (usize, ShardBatch) {
-        (self.shard_index(&record.model), ShardBatch { records: vec![(seq, record)], done: None })
+        (self.shard_index(&record.model), ShardBatch::new(vec![(seq, record)], None))
     }
 
     /// Splits `records` by shard, keeping their order within each shard.
     fn split(&self, records: Vec<(u64, Record)>, done: Option<&Arc<BatchDone>>) -> Vec<(usize, ShardBatch)> {
         if self.shards.len() == 1 {
-            return vec![(0, ShardBatch { records, done: done.cloned() })];
+            return vec![(0, ShardBatch::new(records, done.cloned()))];
         }
         let mut parts: Vec<Vec<(u64, Record)>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
         for (seq, record) in records {
@@ -116,12 +177,16 @@ impl Sink {
             .into_iter()
             .enumerate()
             .filter(|(_, p)| !p.is_empty())
-            .map(|(i, records)| (i, ShardBatch { records, done: done.cloned() }))
+            .map(|(i, records)| (i, ShardBatch::new(records, done.cloned())))
             .collect()
     }
 
-    fn counted(&self, n: usize) {
+    /// Counts `n` records queued for `shard`.
+    fn counted(&self, shard: usize, n: usize) {
         self.counters.submitted.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(queued) = self.counters.queued.get(shard) {
+            queued.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 
     /// Submits a record, waiting while its shard's queue is full
@@ -136,7 +201,7 @@ impl Sink {
     pub async fn submit_at(&self, seq: u64, record: Record) -> Result<(), Error> {
         let (shard, batch) = self.one(seq, record);
         self.shards[shard].send(batch).await.map_err(|_| Error::Closed)?;
-        self.counted(1);
+        self.counted(shard, 1);
         Ok(())
     }
 
@@ -154,7 +219,7 @@ impl Sink {
         for (shard, part) in self.split(records, done) {
             let n = part.records.len();
             self.shards[shard].send(part).await.map_err(|_| Error::Closed)?;
-            self.counted(n);
+            self.counted(shard, n);
         }
         Ok(())
     }
@@ -172,7 +237,7 @@ impl Sink {
     pub fn blocking_submit_at(&self, seq: u64, record: Record) -> Result<(), Error> {
         let (shard, batch) = self.one(seq, record);
         self.shards[shard].blocking_send(batch).map_err(|_| Error::Closed)?;
-        self.counted(1);
+        self.counted(shard, 1);
         Ok(())
     }
 
@@ -183,7 +248,7 @@ impl Sink {
         for (shard, part) in self.split(records, None) {
             let n = part.records.len();
             self.shards[shard].blocking_send(part).map_err(|_| Error::Closed)?;
-            self.counted(n);
+            self.counted(shard, n);
         }
         Ok(())
     }
@@ -196,12 +261,14 @@ impl Sink {
         let (shard, batch) = self.one(seq, record);
         match self.shards[shard].try_send(batch) {
             Ok(()) => {
-                self.counted(1);
+                self.counted(shard, 1);
                 Ok(seq)
             }
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
-                Err(Refused { record: Box::new(take_one(batch)), error: Error::Full })
+                let record = take_one(batch);
+                metrics::rejected(&self.counters.labels, Some(&record.model), RejectReason::Overloaded, 1);
+                Err(Refused { record: Box::new(record), error: Error::Full })
             }
             Err(mpsc::error::TrySendError::Closed(batch)) => {
                 Err(Refused { record: Box::new(take_one(batch)), error: Error::Closed })
@@ -209,10 +276,87 @@ impl Sink {
         }
     }
 
+    /// Queues `records` whole or not at all: waits at most `wait` for room
+    /// in the queue of every shard the batch touches, then queues every
+    /// part at once. Each model's records keep their order.
+    ///
+    /// On success every record is in a shard queue, and the [`Receipt`]
+    /// tells when they have been processed. Otherwise nothing was queued and
+    /// the records come back in [`RefusedBatch`], with [`Error::Full`]
+    /// (counted as overloaded) or [`Error::Closed`]. A `wait` of zero never
+    /// waits.
+    pub async fn offer_batch(&self, records: Vec<(u64, Record)>, wait: Duration) -> Result<Receipt, RefusedBatch> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let count = records.len();
+        let (done, rx) = BatchDone::new();
+        let parts = self.split(records, Some(&done));
+        drop(done);
+        let mut permits = Vec::with_capacity(parts.len());
+        let mut error = None;
+        for (shard, _) in &parts {
+            let sender = &self.shards[*shard];
+            let permit = if wait.is_zero() {
+                sender.try_reserve().map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(()) => Error::Full,
+                    mpsc::error::TrySendError::Closed(()) => Error::Closed,
+                })
+            } else {
+                match tokio::time::timeout_at(deadline, sender.reserve()).await {
+                    Ok(Ok(permit)) => Ok(permit),
+                    Ok(Err(_)) => Err(Error::Closed),
+                    Err(_) => Err(Error::Full),
+                }
+            };
+            match permit {
+                Ok(permit) => permits.push(permit),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(error) = error {
+            drop(permits);
+            let mut records: Vec<(u64, Record)> = parts.into_iter().flat_map(|(_, p)| p.records).collect();
+            records.sort_by_key(|(seq, _)| *seq);
+            if matches!(error, Error::Full) {
+                self.count_overloaded(&records);
+            }
+            return Err(RefusedBatch { records, error });
+        }
+        for (permit, (shard, part)) in permits.into_iter().zip(parts) {
+            let n = part.records.len();
+            permit.send(part);
+            self.counted(shard, n);
+        }
+        Ok(Receipt { records: count, done: rx })
+    }
+
+    /// Counts records refused for lack of room (in the summary's
+    /// `overloaded` and the metrics), for a caller that refused them before
+    /// they reached the sink, as a server does when its own budget is spent.
+    pub fn count_overloaded<T>(&self, records: &[(T, Record)]) {
+        self.counters.overloaded.fetch_add(records.len() as u64, Ordering::Relaxed);
+        let mut per_model: HashMap<&str, u64> = HashMap::new();
+        for (_, record) in records {
+            *per_model.entry(record.model.as_str()).or_default() += 1;
+        }
+        for (model, n) in per_model {
+            metrics::rejected(&self.counters.labels, Some(model), RejectReason::Overloaded, n);
+        }
+    }
+
     /// Counts a record the caller rejected before submitting it (bad JSON,
     /// say), and reports it like the shards' own rejections.
     pub fn reject(&self, seq: u64, error: &RecordError) {
+        self.reject_for(seq, error, None, RejectReason::Malformed);
+    }
+
+    /// Like [`Sink::reject`], with the record's model when it could be
+    /// read and the reason, for the metrics.
+    pub fn reject_for(&self, seq: u64, error: &RecordError, model: Option<&str>, reason: RejectReason) {
         self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        metrics::rejected(&self.counters.labels, model, reason, 1);
         (self.on_reject)(seq, error);
     }
 }

@@ -1,13 +1,15 @@
 //! What the engine did: the monitors' statistics plus what only the engine
 //! sees (overload, observers, jobs, what shutdown could not finish).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use monitor_core::event::{Event, EventKind, JobStatus};
 use monitor_core::observer::ObserverLosses;
 use monitor_strategies::MonitorStats;
 use serde::Serialize;
+
+use super::metrics::ModelLabels;
 
 /// What the engine did, returned when it shuts down.
 ///
@@ -71,6 +73,37 @@ impl Summary {
     }
 }
 
+/// What runs and what is queued in an engine, at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// Shards configured.
+    pub shards: usize,
+    /// Shard tasks running: all of them until shutdown.
+    pub shards_running: usize,
+    /// Records queued for each shard, by shard index.
+    pub shard_queues: Vec<u64>,
+    /// Each observer, in config order.
+    pub observers: Vec<ObserverHealth>,
+}
+
+impl Health {
+    /// Whether every shard and every observer is running.
+    pub fn ready(&self) -> bool {
+        self.shards_running == self.shards && self.observers.iter().all(|o| o.running)
+    }
+}
+
+/// One observer's task and queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObserverHealth {
+    /// The observer's name.
+    pub name: String,
+    /// Whether its task is running.
+    pub running: bool,
+    /// Events in its queue.
+    pub queued: u64,
+}
+
 /// The live counters of one observer.
 #[derive(Debug, Default)]
 pub(crate) struct ObserverCounters {
@@ -78,6 +111,10 @@ pub(crate) struct ObserverCounters {
     pub(crate) events_dropped: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) losses: Mutex<ObserverLosses>,
+    /// Events in its queue.
+    pub(crate) queued: AtomicU64,
+    /// Whether its task is running.
+    pub(crate) running: std::sync::atomic::AtomicBool,
 }
 
 /// The live counters behind a [`Summary`].
@@ -94,12 +131,20 @@ pub(crate) struct Counters {
     pub(crate) jobs_failed: AtomicU64,
     pub(crate) observers: Vec<Arc<ObserverCounters>>,
     pub(crate) unfinished: Mutex<Vec<String>>,
+    /// Records in each shard's queue.
+    pub(crate) queued: Vec<AtomicU64>,
+    /// Shard tasks running.
+    pub(crate) shards_running: AtomicUsize,
+    /// The `model` labels of metrics.
+    pub(crate) labels: ModelLabels,
 }
 
 impl Counters {
-    pub(crate) fn new(shards: usize, observers: &[String]) -> Self {
+    pub(crate) fn new(shards: usize, observers: &[String], metrics_max_models: usize) -> Self {
         Self {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
+            queued: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            labels: ModelLabels::new(metrics_max_models),
             observers: observers
                 .iter()
                 .map(|name| Arc::new(ObserverCounters { name: name.clone(), ..ObserverCounters::default() }))
@@ -143,6 +188,25 @@ impl Counters {
 
     pub(crate) fn unfinished(&self, what: String) {
         self.unfinished.lock().unwrap_or_else(PoisonError::into_inner).push(what);
+    }
+
+    /// What is queued and what runs, now.
+    pub(crate) fn health(&self) -> Health {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Health {
+            shards: self.shards.len(),
+            shards_running: self.shards_running.load(Ordering::Relaxed),
+            shard_queues: self.queued.iter().map(get).collect(),
+            observers: self
+                .observers
+                .iter()
+                .map(|o| ObserverHealth {
+                    name: o.name.clone(),
+                    running: o.running.load(Ordering::Relaxed),
+                    queued: get(&o.queued),
+                })
+                .collect(),
+        }
     }
 
     pub(crate) fn count_job(&self, event: &Event) {

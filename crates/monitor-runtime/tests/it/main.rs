@@ -15,6 +15,9 @@ use monitor_core::{Error, async_trait};
 use monitor_runtime::{Config, EngineBuilder, EngineConfig, LineSource, Overflow, PumpOptions, pump};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "server")]
+mod server;
+
 const LATENCY_CONFIG: &str = r#"
 [[monitors]]
 signal = "latency_ms"
@@ -401,4 +404,60 @@ async fn a_full_observer_queue_cannot_hold_shutdown_past_its_deadline() {
         "{:?}",
         summary.unfinished
     );
+}
+
+#[tokio::test]
+async fn offer_batch_queues_a_batch_whole_or_not_at_all() {
+    let settings = EngineConfig { shards: 2, queue_capacity: 1, ..EngineConfig::default() };
+    let (engine, driver) = builder(LATENCY_CONFIG).settings(settings).build().unwrap();
+    let sink = engine.sink();
+    // Two models owned by different shards.
+    let a = "a";
+    let b = (0..100).map(|i| format!("b{i}")).find(|m| sink.shard_index(m) != sink.shard_index(a)).unwrap();
+    let wait = Duration::ZERO;
+    // The driver is not running: the first batch fills `a`'s queue.
+    sink.offer_batch(vec![(0, latency(a, 1.0))], wait).await.unwrap();
+    let both = vec![(1, latency(&b, 1.0)), (2, latency(a, 2.0))];
+    let refused = sink.offer_batch(both, wait).await.unwrap_err();
+    assert!(matches!(refused.error, Error::Full));
+    // Nothing went in, not even the part whose queue had room.
+    assert_eq!(refused.records.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(engine.health().shard_queues.iter().sum::<u64>(), 1);
+    assert_eq!(engine.stats().overloaded, 2);
+    let task = tokio::spawn(driver);
+    let receipt = sink.offer_batch(refused.records, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(receipt.records(), 2);
+    receipt.processed().await;
+    assert_eq!(engine.stats().monitor.records, 3);
+    engine.shutdown();
+    let summary = task.await.unwrap();
+    assert_eq!(summary.monitor.records, 3);
+    let closed = sink.offer_batch(vec![(3, latency(a, 1.0))], wait).await.unwrap_err();
+    assert!(matches!(closed.error, Error::Closed));
+}
+
+#[tokio::test]
+async fn the_inspector_asks_the_shards_that_own_the_models() {
+    let settings = EngineConfig { shards: 2, ..EngineConfig::default() };
+    let engine = builder(LATENCY_CONFIG).settings(settings).spawn().unwrap();
+    let sink = engine.sink();
+    for model in ["x", "y", "z"] {
+        sink.submit(latency(model, 300.0)).await.unwrap();
+        sink.submit(latency(model, 300.0)).await.unwrap();
+    }
+    let inspector = engine.engine().inspector();
+    let mut overview = inspector.overview(10).await.unwrap();
+    while overview.versions.iter().map(|v| v.records).sum::<u64>() < 6 {
+        tokio::task::yield_now().await;
+        overview = inspector.overview(10).await.unwrap();
+    }
+    assert_eq!(overview.total, 3);
+    let models: Vec<&str> = overview.versions.iter().map(|v| v.model.as_str()).collect();
+    assert_eq!(models, ["x", "y", "z"]);
+    assert_eq!(inspector.overview(2).await.unwrap().versions.len(), 2);
+    let y = inspector.model("y", 10).await.unwrap();
+    assert_eq!((y[0].overview.open_findings, y[0].detectors[0].statistic), (1, Some(300.0)));
+    assert!(inspector.model("nobody", 10).await.unwrap().is_empty());
+    engine.shutdown().await;
+    assert!(matches!(inspector.overview(10).await, Err(Error::Closed)));
 }

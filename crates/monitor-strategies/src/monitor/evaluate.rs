@@ -133,6 +133,7 @@ impl<'a> Ctx<'a> {
                     spec,
                     status: DriftStatus::Stable,
                     open: None,
+                    last: None,
                 });
             }
             state.signals += 1;
@@ -184,6 +185,7 @@ impl<'a> Ctx<'a> {
     /// returns the change in the number of failing instances.
     fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment) -> isize {
         let was_failing = inst.status == DriftStatus::Drift;
+        inst.last = Some(*a);
         if let Some(kind) = transition(inst, sig, a) {
             match &kind {
                 EventKind::Finding(f) => {

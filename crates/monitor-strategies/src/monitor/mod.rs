@@ -2,6 +2,7 @@
 
 mod evaluate;
 mod plan;
+mod query;
 mod state;
 mod stats;
 mod transition;
@@ -17,6 +18,7 @@ use monitor_core::{Error, RecordError};
 
 use self::evaluate::Ctx;
 pub use self::plan::{EffectiveAlpha, Limits, MonitorPlan, MonitorSpec, limit_bounds};
+pub use self::query::{DetectorState, VersionDetail, VersionOverview};
 pub(crate) use self::state::{HashMap, Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
 pub use self::stats::MonitorStats;
 
@@ -73,7 +75,7 @@ impl Monitor {
 
     /// The counters so far.
     pub fn stats(&self) -> MonitorStats {
-        self.stats
+        MonitorStats { labels_expired: self.labels.expired(), ..self.stats }
     }
 
     /// Predictions waiting for their labels.

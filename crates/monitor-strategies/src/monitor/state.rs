@@ -6,9 +6,9 @@
 /// here: the number of names per map is bounded by the limits).
 pub(crate) type HashMap<K, V> = foldhash::HashMap<K, V>;
 
-use monitor_core::detector::{AlarmMode, Detector, DriftStatus};
+use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus};
 use monitor_core::event::Finding;
-use monitor_core::signal::SignalRef;
+use monitor_core::signal::{Signal, SignalRef};
 
 use crate::policy::PolicyState;
 
@@ -24,6 +24,9 @@ pub(crate) struct Instance {
     pub(crate) mode: AlarmMode,
     pub(crate) status: DriftStatus,
     pub(crate) open: Option<Finding>,
+    /// The detector's last verdict (after multiple-test correction), for
+    /// queries; not part of a snapshot.
+    pub(crate) last: Option<Assessment>,
 }
 
 /// The detectors of one signal of one model version.
@@ -176,6 +179,26 @@ pub(super) fn series_of<'s>(state: &'s mut ModelState, sig: SignalRef<'_>) -> Op
 }
 
 impl ModelState {
+    /// Every series in a fixed order: latency, prediction, error, then
+    /// features and metrics by name.
+    pub(crate) fn series_in_order(&self) -> Vec<(Signal, &Series)> {
+        let mut all: Vec<(Signal, &Series)> = Vec::with_capacity(self.signals);
+        for (signal, series) in
+            [(Signal::LatencyMs, &self.latency), (Signal::Prediction, &self.prediction), (Signal::Error, &self.error)]
+        {
+            if let Some(series) = series {
+                all.push((signal, series));
+            }
+        }
+        let mut features: Vec<_> = self.features.iter().collect();
+        features.sort_by(|a, b| a.0.cmp(b.0));
+        all.extend(features.into_iter().map(|(n, s)| (Signal::Feature(n.clone()), s)));
+        let mut metrics: Vec<_> = self.metrics.iter().collect();
+        metrics.sort_by(|a, b| a.0.cmp(b.0));
+        all.extend(metrics.into_iter().map(|(n, s)| (Signal::Metric(n.clone()), s)));
+        all
+    }
+
     /// How many signals the monitor `spec` tests in this model version.
     pub(super) fn family_size(&self, spec: usize) -> usize {
         [&self.latency, &self.prediction, &self.error]

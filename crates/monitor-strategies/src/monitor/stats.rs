@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Counters of a [`Monitor`](super::Monitor).
+/// Counters of a [`Monitor`](crate::Monitor).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorStats {
     /// Records accepted.
@@ -31,6 +31,11 @@ pub struct MonitorStats {
     /// and the signal is categorical (once per model version and signal).
     #[serde(default)]
     pub monitors_skipped: u64,
+    /// Predictions whose label never came: dropped from the pending set
+    /// because they were older than `limits.label_max_age`, or to make room
+    /// under `limits.pending_labels`.
+    #[serde(default)]
+    pub labels_expired: u64,
 }
 
 impl MonitorStats {
@@ -46,5 +51,6 @@ impl MonitorStats {
         self.ts_too_far_ahead += other.ts_too_far_ahead;
         self.versions_evicted += other.versions_evicted;
         self.monitors_skipped += other.monitors_skipped;
+        self.labels_expired += other.labels_expired;
     }
 }

@@ -1,0 +1,41 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (config loaded,
+//! every shard and observer running, not shutting down).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use super::app::AppState;
+use crate::engine::ObserverHealth;
+
+/// `GET /healthz`: 200 while the process serves requests.
+pub(crate) async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+#[derive(Debug, Serialize)]
+struct Readiness {
+    ready: bool,
+    draining: bool,
+    shards: usize,
+    shards_running: usize,
+    observers: Vec<ObserverHealth>,
+}
+
+/// `GET /readyz`: 200 when records can be taken in and handed on, else 503.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let health = state.engine.health();
+    let draining = state.is_draining() || state.engine.is_stopping();
+    let ready = health.ready() && !draining;
+    let body = Readiness {
+        ready,
+        draining,
+        shards: health.shards,
+        shards_running: health.shards_running,
+        observers: health.observers,
+    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
