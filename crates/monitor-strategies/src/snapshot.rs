@@ -68,7 +68,7 @@ pub struct MonitorSnapshot {
     pub tick: u64,
     /// Predictions waiting for their labels.
     pub labels: LabelJoinerState,
-    /// Every model version, sorted by model and version.
+    /// Every model version, in the order they are queued for eviction.
     pub models: Vec<VersionSnapshot>,
 }
 
@@ -84,6 +84,8 @@ pub struct VersionSnapshot {
     pub policy: PolicyState,
     /// The monitor's `tick` when this version last had a record.
     pub last_seen: u64,
+    /// The tick it was queued for eviction at.
+    pub queued: u64,
     /// Every signal seen, with its detectors.
     pub signals: Vec<SeriesSnapshot>,
 }
@@ -180,19 +182,19 @@ impl Monitor {
     /// does not implement it).
     pub fn snapshot(&self) -> Result<MonitorSnapshot, Error> {
         let mut models = Vec::with_capacity(self.versions.count);
-        for (model, versions) in &self.versions.models {
-            for (version, state) in versions {
-                let path = format!("{model} {version}");
-                models.push(VersionSnapshot {
-                    model: model.clone(),
-                    version: version.clone(),
-                    policy: state.policy.clone(),
-                    last_seen: state.last_seen,
-                    signals: save_series(state, &path)?,
-                });
-            }
+        // In eviction order, so that a restored monitor evicts as this one would.
+        for (queued, model, version) in &self.versions.queue {
+            let Some(state) = self.versions.models.get(model).and_then(|vs| vs.get(version)) else { continue };
+            let path = format!("{model} {version}");
+            models.push(VersionSnapshot {
+                model: model.clone(),
+                version: version.clone(),
+                policy: state.policy.clone(),
+                last_seen: state.last_seen,
+                queued: *queued,
+                signals: save_series(state, &path)?,
+            });
         }
-        models.sort_by(|a, b| (&a.model, &a.version).cmp(&(&b.model, &b.version)));
         Ok(MonitorSnapshot {
             format: SNAPSHOT_FORMAT.to_owned(),
             version: SNAPSHOT_VERSION,
@@ -237,9 +239,11 @@ impl Monitor {
             ));
         }
         let mut models: HashMap<String, HashMap<String, ModelState>> = HashMap::default();
+        let mut queue = std::collections::VecDeque::with_capacity(snapshot.models.len());
         for (i, saved) in snapshot.models.into_iter().enumerate() {
             let path = format!("models[{i}]");
             let state = restore_version(&plan, &saved, &path)?;
+            queue.push_back((saved.queued, saved.model.clone(), saved.version.clone()));
             let versions = models.entry(saved.model).or_default();
             if versions.insert(saved.version, state).is_some() {
                 return Err(Error::snapshot(path, "this model version is saved twice"));
@@ -257,7 +261,7 @@ impl Monitor {
                 ),
             ));
         }
-        monitor.versions = Versions { models, count, bytes };
+        monitor.versions = Versions { models, count, bytes, queue };
         monitor.labels =
             LabelJoiner::restore(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono(), snapshot.labels)
                 .map_err(|e| Error::snapshot("labels", e))?;

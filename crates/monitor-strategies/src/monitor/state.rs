@@ -1,6 +1,8 @@
 //! The state of each model version: its signals, their detectors and alarm
 //! state, created on first sight and evicted least recently seen first.
 
+use std::collections::VecDeque;
+
 /// The maps of the hot path: keyed by names, looked up for every record, so
 /// hashed with foldhash rather than SipHash (no untrusted-key flooding risk
 /// here: the number of names per map is bounded by the limits).
@@ -79,6 +81,12 @@ pub(crate) struct Versions {
     pub(crate) count: usize,
     /// The sum of their `bytes`.
     pub(crate) bytes: usize,
+    /// Every version once, with the tick it was queued at. Eviction takes
+    /// the first one not seen since it was queued, and sends the others to
+    /// the back (a second chance), so that choosing a version to evict
+    /// costs O(1) amortised, not a scan of every version; a version is
+    /// never evicted while it keeps receiving records.
+    pub(crate) queue: VecDeque<(u64, String, String)>,
 }
 
 impl Versions {
@@ -106,6 +114,7 @@ impl Versions {
             self.bytes += cost;
             let state = self.models.entry(model.to_owned()).or_default().entry(version.to_owned()).or_default();
             state.bytes = cost;
+            self.queue.push_back((tick, model.to_owned(), version.to_owned()));
         }
         // Known versions are found without building a key: no allocation.
         let Some(state) = self.models.get_mut(model).and_then(|v| v.get_mut(version)) else {
@@ -136,16 +145,30 @@ impl Versions {
         self.evict_least_recent_except(stats, None);
     }
 
-    /// Evicts the least recently seen version but `keep`; whether one was.
+    /// Evicts the first queued version not seen since it was queued, but
+    /// `keep`; whether one was.
     fn evict_least_recent_except(&mut self, stats: &mut MonitorStats, keep: Option<(&str, &str)>) -> bool {
+        // Each version is looked at most twice: once to be sent back, once
+        // to go.
+        let mut budget = 2 * self.queue.len() + 1;
+        let chosen = loop {
+            let Some((queued, model, version)) = self.queue.pop_front() else { return false };
+            let Some(last_seen) = self.models.get(&model).and_then(|vs| vs.get(&version)).map(|s| s.last_seen) else {
+                continue;
+            };
+            if budget == 0 {
+                self.queue.push_front((queued, model, version));
+                return false;
+            }
+            budget -= 1;
+            if keep == Some((model.as_str(), version.as_str())) || last_seen > queued {
+                self.queue.push_back((last_seen, model, version));
+                continue;
+            }
+            break (model, version);
+        };
+        let (model, version) = chosen;
         let models = &mut self.models;
-        let oldest = models
-            .iter()
-            .flat_map(|(m, vs)| vs.iter().map(move |(v, s)| (s.last_seen, m, v)))
-            .filter(|(_, m, v)| keep != Some((m.as_str(), v.as_str())))
-            .min()
-            .map(|(_, m, v)| (m.clone(), v.clone()));
-        let Some((model, version)) = oldest else { return false };
         if let Some(vs) = models.get_mut(&model) {
             if let Some(state) = vs.remove(&version) {
                 self.bytes = self.bytes.saturating_sub(state.bytes);

@@ -22,6 +22,12 @@ fn monitor(signal: &str, detector: &str) -> MonitorSpec {
 /// random generator), p-value families under Bonferroni, open findings,
 /// the retrain policy's cooldown, and pending labels that join or expire.
 fn plan() -> MonitorPlan {
+    plan_holding(10_000)
+}
+
+/// [`plan`], holding at most `versions` model versions: with fewer than
+/// the stream's four, evictions happen, and must carry over too.
+fn plan_holding(versions: usize) -> MonitorPlan {
     MonitorPlan {
         monitors: vec![
             monitor(
@@ -38,7 +44,12 @@ fn plan() -> MonitorPlan {
             monitor("metrics.accuracy", "kind = \"adaptive_threshold\""),
         ],
         policy: PolicyConfig { min_samples: 10, cooldown: "20s".parse().unwrap(), ..Default::default() },
-        limits: Limits { pending_labels: 8, label_max_age: "30s".parse().unwrap(), ..Default::default() },
+        limits: Limits {
+            pending_labels: 8,
+            label_max_age: "30s".parse().unwrap(),
+            max_model_versions: versions,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -118,9 +129,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn a_restored_monitor_carries_on_exactly(lines in prop::collection::vec(line(), 1..400), cut in 0.0f64..1.0, shift in 0.0f64..1.0) {
+    fn a_restored_monitor_carries_on_exactly(
+        lines in prop::collection::vec(line(), 1..400),
+        cut in 0.0f64..1.0,
+        shift in 0.0f64..1.0,
+        versions in prop::sample::select(vec![2usize, 3, 10_000]),
+    ) {
         let records = records(&lines, (shift * lines.len() as f64) as usize);
         let cut = (cut * records.len() as f64) as usize;
+        let plan = || plan_holding(versions);
 
         let mut whole = Monitor::new(plan()).unwrap();
         let mut expected = Vec::new();
