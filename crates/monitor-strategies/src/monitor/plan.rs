@@ -94,7 +94,7 @@ pub struct Limits {
     pub label_max_age: HumanDuration,
     /// The memory budget of all model state, in MiB (default 1024): each
     /// detector counts the bound of its state ([`DetectorSpec::state_bytes`]).
-    /// Past it, the least recently seen model versions are evicted to make
+    /// Past it, the quietest model versions are evicted to make
     /// room for new ones, and a version's new signals are ignored and counted.
     #[serde(default = "default_max_state_mib")]
     pub max_state_mib: usize,

@@ -1,5 +1,5 @@
 //! The state of each model version: its signals, their detectors and alarm
-//! state, created on first sight and evicted least recently seen first.
+//! state, created on first sight and evicted quiet ones first.
 
 use std::collections::VecDeque;
 
@@ -91,7 +91,7 @@ pub(crate) struct Versions {
 
 impl Versions {
     /// The state of a model version, created on first sight. At the limit
-    /// of model versions, or of the state budget, the least recently seen
+    /// of model versions, or of the state budget, the quietest
     /// versions are evicted to make room, so that a long-running engine
     /// keeps monitoring new deployments.
     pub(super) fn state_of(
@@ -124,7 +124,7 @@ impl Versions {
         (state, &mut self.bytes)
     }
 
-    /// Evicts the least recently seen versions other than `model` `version`
+    /// Evicts the quietest versions other than `model` `version`
     /// until `wanted` more bytes fit the budget, or only that version is left.
     pub(super) fn free(
         &mut self,

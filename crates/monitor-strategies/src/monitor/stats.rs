@@ -23,7 +23,7 @@ pub struct MonitorStats {
     /// than `limits.max_future_skew` (also counted in `rejected`).
     #[serde(default)]
     pub ts_too_far_ahead: u64,
-    /// Model versions forgotten, least recently seen first, to make room
+    /// Model versions forgotten, quiet ones first, to make room
     /// for new ones under `limits.max_model_versions`.
     #[serde(default)]
     pub versions_evicted: u64,
