@@ -135,6 +135,22 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
         None
     }
 
+    /// The effect size a verdict must reach, on the test's own scale (KS D,
+    /// Cramér's V, a distance, Cohen's h), besides its p-value: what
+    /// `check-config` prints next to each signal's alpha. `None` (the
+    /// default) when the detector has no such gate.
+    fn min_effect(&self) -> Option<f64> {
+        None
+    }
+
+    /// The span of the detector's windows when they are on event time
+    /// (`window = "1h"`); `None` (the default) for windows counted in
+    /// samples. The monitor closes the windows of quiet model versions at
+    /// this pace, so that a version that stopped sending is noticed.
+    fn time_window(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Reads the reference files the spec names, once (clones of a plan
     /// share them). `Monitor::new` calls it, so that a missing or bad file
     /// fails at start; errors are config errors at the key that names the

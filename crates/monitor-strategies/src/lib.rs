@@ -25,7 +25,7 @@
 //! use monitor_core::window::Statistic;
 //!
 //! // "p99 latency above 250 ms over tumbling windows of 50 requests"
-//! let sla = ThresholdConfig { statistic: Statistic::P99, window: 50, max: Some(250.0), ..Default::default() };
+//! let sla = ThresholdConfig { statistic: Statistic::P99, window: 50.into(), max: Some(250.0), ..Default::default() };
 //! let plan = MonitorPlan {
 //!     monitors: vec![MonitorSpec::new("latency_ms", sla)?],
 //!     ..Default::default()

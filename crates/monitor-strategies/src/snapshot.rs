@@ -38,19 +38,21 @@ use monitor_core::Error;
 use monitor_core::detector::DriftStatus;
 use monitor_core::event::Finding;
 use monitor_core::labels::{LabelJoiner, LabelJoinerState};
-use monitor_core::signal::{Signal, SignalRef};
+use monitor_core::signal::{Signal, SignalRef, missing_quality_name};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::monitor::{
-    Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
+    EventClock, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions,
+    series_bytes,
 };
 use crate::policy::PolicyState;
 
 /// The `format` of a monitor snapshot.
 pub const SNAPSHOT_FORMAT: &str = "model-monitor/monitor-snapshot";
-/// The snapshot format version this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format version this build writes and reads (2: detectors
+/// with event-time windows, flap damping, quality signals).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// The saved state of a [`Monitor`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +69,9 @@ pub struct MonitorSnapshot {
     pub stats: MonitorStats,
     /// Records accepted, the clock of least-recently-seen eviction.
     pub tick: u64,
+    /// Event time: what closes the windows of quiet model versions.
+    #[serde(default)]
+    pub clock: EventClock,
     /// Predictions waiting for their labels.
     pub labels: LabelJoinerState,
     /// Every model version, sorted by model and version.
@@ -87,6 +92,10 @@ pub struct VersionSnapshot {
     pub last_seen: u64,
     /// Every signal seen, with its detectors.
     pub signals: Vec<SeriesSnapshot>,
+    /// The features whose missing values are watched, in the order they
+    /// were first seen.
+    #[serde(default)]
+    pub expected: Vec<String>,
 }
 
 /// The detectors of one signal of a model version.
@@ -113,6 +122,9 @@ pub struct DetectorSnapshot {
     pub status: DriftStatus,
     /// The finding it has open, if any.
     pub open: Option<Finding>,
+    /// Consecutive verdicts against its status, towards flap damping.
+    #[serde(default)]
+    pub streak: u32,
     /// The detector's own state ([`monitor_core::detector::Detector::save_state`]).
     pub state: Json,
 }
@@ -169,6 +181,8 @@ fn monitors_of(plan: &MonitorPlan) -> Result<Vec<Json>, Error> {
                 "kind": m.detector.kind(),
                 "detector": m.detector.params(),
                 "models": m.models,
+                "fire_after": m.fire_after,
+                "resolve_after": m.resolve_after,
             })
         })
         .collect())
@@ -190,6 +204,7 @@ impl Monitor {
                     policy: state.policy.clone(),
                     last_seen: state.last_seen,
                     signals: save_series(state, &path)?,
+                    expected: state.expected.iter().map(|(f, _)| f.clone()).collect(),
                 });
             }
         }
@@ -200,6 +215,7 @@ impl Monitor {
             monitors: monitors_of(&self.plan)?,
             stats: self.stats,
             tick: self.tick,
+            clock: self.clock.clone(),
             labels: self.labels.state(),
             models,
         })
@@ -264,6 +280,7 @@ impl Monitor {
                 .map_err(|e| Error::snapshot("labels", e))?;
         monitor.stats = snapshot.stats;
         monitor.tick = snapshot.tick;
+        monitor.clock.restore(snapshot.clock);
         Ok(monitor)
     }
 }
@@ -308,6 +325,9 @@ fn save_series(state: &ModelState, path: &str) -> Result<Vec<SeriesSnapshot>, Er
     let mut metrics: Vec<_> = state.metrics.iter().collect();
     metrics.sort_by(|a, b| a.0.cmp(b.0));
     all.extend(metrics.into_iter().map(|(n, s)| (Signal::Metric(n.clone()), s)));
+    let mut quality: Vec<_> = state.quality.iter().collect();
+    quality.sort_by(|a, b| a.0.cmp(b.0));
+    all.extend(quality.into_iter().map(|(n, s)| (Signal::Quality(n.clone()), s)));
     all.into_iter()
         .map(|(signal, series)| {
             let detectors = series
@@ -322,6 +342,7 @@ fn save_series(state: &ModelState, path: &str) -> Result<Vec<SeriesSnapshot>, Er
                         kind: inst.detector.kind().to_owned(),
                         status: inst.status,
                         open: inst.open.clone(),
+                        streak: inst.streak,
                         state,
                     })
                 })
@@ -342,10 +363,21 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             ),
         ));
     }
+    if saved.expected.len() > plan.limits.max_signals_per_model {
+        return Err(Error::snapshot(
+            format!("{path}.expected"),
+            format!(
+                "{} features saved, more than limits.max_signals_per_model = {}",
+                saved.expected.len(),
+                plan.limits.max_signals_per_model
+            ),
+        ));
+    }
     let mut state = ModelState {
         policy: saved.policy.clone(),
         last_seen: saved.last_seen,
         bytes: VERSION_BYTES + saved.model.len() + saved.version.len(),
+        expected: saved.expected.iter().map(|f| (f.clone(), missing_quality_name(f))).collect(),
         ..ModelState::default()
     };
     for (j, series) in saved.signals.iter().enumerate() {
@@ -384,7 +416,14 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
                 .load_state(d.state.clone())
                 .map_err(|e| Error::snapshot(format!("{path}.state"), e.to_string()))?;
             let mode = detector.alarm_mode();
-            instances.push(Instance { detector, spec: d.monitor, mode, status: d.status, open: d.open.clone() });
+            instances.push(Instance {
+                detector,
+                spec: d.monitor,
+                mode,
+                status: d.status,
+                open: d.open.clone(),
+                streak: d.streak,
+            });
         }
         state.instances += instances.len();
         state.failing += instances.iter().filter(|i| i.status == DriftStatus::Drift).count();
@@ -398,6 +437,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             SignalRef::Error => state.error.replace(series).is_some(),
             SignalRef::Feature(n) => state.features.insert(n.to_owned(), series).is_some(),
             SignalRef::Metric(n) => state.metrics.insert(n.to_owned(), series).is_some(),
+            SignalRef::Quality(n) => state.quality.insert(n.to_owned(), series).is_some(),
         };
         if duplicate {
             return Err(Error::snapshot(path, format!("signal `{}` is saved twice", signal_name)));

@@ -20,8 +20,9 @@ mod mean_shift;
 mod page_hinkley;
 mod reference;
 mod threshold;
+mod window;
 
-pub use adaptive::{AdaptiveThreshold, AdaptiveThresholdConfig};
+pub use adaptive::{AdaptiveThreshold, AdaptiveThresholdConfig, MAX_REFERENCE_WINDOWS};
 pub use adwin::{Adwin, AdwinConfig};
 pub use cadence::Cadence;
 pub use control::{Cusum, CusumConfig, Ewma, EwmaConfig};
@@ -36,6 +37,7 @@ pub use mean_shift::{MeanShift, MeanShiftConfig};
 pub use page_hinkley::{Direction, PageHinkley, PageHinkleyConfig};
 pub use reference::{MAX_REFERENCE_BYTES, ReferenceData, ReferenceFile, ReferenceSignal};
 pub use threshold::{Threshold, ThresholdConfig};
+pub use window::{MAX_TIME_WINDOW, TimeWindows, WindowSize};
 
 /// The trait every config type here implements, and the registry of kinds.
 pub use monitor_core::detector_spec::{DetectorRegistry, DetectorSpec};

@@ -1,5 +1,6 @@
 //! The synchronous monitor: records in, events out, for every model version.
 
+mod clock;
 mod evaluate;
 mod plan;
 mod state;
@@ -16,7 +17,8 @@ use monitor_core::signal::{SignalRef, SignalValue};
 use monitor_core::{Error, RecordError};
 
 use self::evaluate::Ctx;
-pub use self::plan::{EffectiveAlpha, Limits, MonitorPlan, MonitorSpec, limit_bounds};
+pub use self::clock::EventClock;
+pub use self::plan::{EffectiveAlpha, Limits, MAX_DAMPING, MonitorPlan, MonitorSpec, limit_bounds};
 pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
 pub use self::stats::MonitorStats;
 
@@ -29,7 +31,7 @@ pub use self::stats::MonitorStats;
 /// use monitor_strategies::detectors::ThresholdConfig;
 /// use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig};
 ///
-/// let accuracy = ThresholdConfig { window: 5, min: Some(0.9), ..Default::default() };
+/// let accuracy = ThresholdConfig { window: 5.into(), min: Some(0.9), ..Default::default() };
 /// let plan = MonitorPlan {
 ///     monitors: vec![MonitorSpec::new("metrics.accuracy", accuracy)?],
 ///     policy: PolicyConfig { min_samples: 5, ..Default::default() },
@@ -54,6 +56,9 @@ pub struct Monitor {
     pub(crate) stats: MonitorStats,
     /// Records accepted so far, as a clock for least-recently-seen eviction.
     pub(crate) tick: u64,
+    /// Event time: the newest `ts` accepted, which closes the event-time
+    /// windows of quiet model versions.
+    pub(crate) clock: EventClock,
 }
 
 impl Monitor {
@@ -63,7 +68,8 @@ impl Monitor {
         plan.validate()?;
         plan.load_references()?;
         let labels = LabelJoiner::new(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono());
-        Ok(Self { plan, versions: Versions::default(), labels, stats: MonitorStats::default(), tick: 0 })
+        let clock = EventClock::new(&plan);
+        Ok(Self { plan, versions: Versions::default(), labels, stats: MonitorStats::default(), tick: 0, clock })
     }
 
     /// The plan.
@@ -121,9 +127,11 @@ impl Monitor {
                 Ctx::new(&plan, (&joined.key.model, &joined.key.version), seq, ts, events, &mut self.stats, bytes);
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
+            ctx.observe_no_data(state);
             ctx.resolve(state);
             ctx.decide(state);
             self.stats.labels_joined += 1;
+            self.sweep_if_due(seq, ts, events);
             return Ok(());
         }
         self.labels.remember(record);
@@ -133,6 +141,8 @@ impl Monitor {
         // The key is only built when an event needs it: most records make none.
         let mut ctx = Ctx::new(&plan, (&record.model, &record.version), seq, ts, events, &mut self.stats, bytes);
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
+        ctx.observe_missing(state, record);
+        ctx.observe_no_data(state);
         ctx.resolve(state);
         ctx.decide(state);
         let wanted = ctx.wanted;
@@ -141,6 +151,7 @@ impl Monitor {
             // least recently seen other versions; they count from the next record.
             self.versions.free(wanted, &mut self.stats, &plan.limits, &record.model, &record.version);
         }
+        self.sweep_if_due(seq, ts, events);
         Ok(())
     }
 }

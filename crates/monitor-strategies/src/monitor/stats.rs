@@ -31,6 +31,13 @@ pub struct MonitorStats {
     /// and the signal is categorical (once per model version and signal).
     #[serde(default)]
     pub monitors_skipped: u64,
+    /// Samples that reached a detector after their event-time window had
+    /// closed, and were dropped (once per detector).
+    #[serde(default)]
+    pub late_samples: u64,
+    /// Event-time windows that ended without a sample (once per detector).
+    #[serde(default)]
+    pub empty_windows: u64,
 }
 
 impl MonitorStats {
@@ -46,5 +53,7 @@ impl MonitorStats {
         self.ts_too_far_ahead += other.ts_too_far_ahead;
         self.versions_evicted += other.versions_evicted;
         self.monitors_skipped += other.monitors_skipped;
+        self.late_samples += other.late_samples;
+        self.empty_windows += other.empty_windows;
     }
 }

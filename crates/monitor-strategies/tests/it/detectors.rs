@@ -104,10 +104,10 @@ fn reference_detectors_restore_to_the_same_behaviour() {
     }
     let ks: KsConfig = toml::from_str("reference = 1000\nwindow = 200").unwrap();
     round_trip(ks.detector(None), &xs);
-    let at = AdaptiveThresholdConfig { window: 50, warning_k: Some(2.0), ..Default::default() };
+    let at = AdaptiveThresholdConfig { window: 50.into(), warning_k: Some(2.0), ..Default::default() };
     DetectorSpec::validate(&at).unwrap();
     round_trip(AdaptiveThreshold::new(at), &xs);
-    let th = ThresholdConfig { window: 100, max: Some(0.8), ..Default::default() };
+    let th = ThresholdConfig { window: 100.into(), max: Some(0.8), ..Default::default() };
     round_trip(Threshold::new(th), &xs);
 }
 

@@ -167,12 +167,12 @@ fn restore_err(bytes: &[u8]) -> String {
 #[test]
 fn other_versions_and_formats_are_refused_by_name() {
     let mut snapshot: serde_json::Value = serde_json::from_slice(&saved_monitor()).unwrap();
-    snapshot["version"] = 2.into();
+    snapshot["version"] = 1.into();
     assert_eq!(
         restore_err(&serde_json::to_vec(&snapshot).unwrap()),
-        "snapshot error at `version`: snapshot format version 2 is not readable by this build, which reads version 1"
+        "snapshot error at `version`: snapshot format version 1 is not readable by this build, which reads version 2"
     );
-    snapshot["version"] = 1.into();
+    snapshot["version"] = 2.into();
     snapshot["format"] = "something-else".into();
     assert_eq!(
         restore_err(&serde_json::to_vec(&snapshot).unwrap()),
