@@ -74,6 +74,18 @@ pub struct MonitorConfig {
     /// Only these models; every model when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
+    /// Flap damping: consecutive windows in drift (or warning) before a
+    /// finding fires (default 1, at most 10000). Condition detectors only.
+    #[serde(default = "one")]
+    pub fire_after: u32,
+    /// Flap damping: consecutive clear windows before an open finding
+    /// resolves (default 1, at most 10000).
+    #[serde(default = "one")]
+    pub resolve_after: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `[models.<name>]`: what one model does differently.
@@ -221,6 +233,15 @@ impl Config {
             if m.models.as_ref().is_some_and(Vec::is_empty) {
                 return Err(Error::config(format!("monitors[{i}].models"), "must name at least one model when given"));
             }
+            let max = monitor_strategies::monitor::MAX_DAMPING;
+            for (key, v) in [("fire_after", m.fire_after), ("resolve_after", m.resolve_after)] {
+                if !(1..=max).contains(&v) {
+                    return Err(Error::config(
+                        format!("monitors[{i}].{key}"),
+                        format!("must be between 1 and {max} windows (got {v})"),
+                    ));
+                }
+            }
         }
         self.plan_with(Vec::new()).validate()?;
         self.engine.validate()
@@ -238,7 +259,13 @@ impl Config {
             .enumerate()
             .map(|(i, m)| {
                 let detector = ctx.detectors.build(&format!("monitors[{i}].detector"), &m.detector, ctx)?;
-                Ok(MonitorSpec { signal: m.signal.clone(), detector, models: m.models.clone() })
+                Ok(MonitorSpec {
+                    signal: m.signal.clone(),
+                    detector,
+                    models: m.models.clone(),
+                    fire_after: m.fire_after,
+                    resolve_after: m.resolve_after,
+                })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let plan = self.plan_with(monitors);

@@ -20,6 +20,7 @@ mod mean_shift;
 mod page_hinkley;
 mod reference;
 mod threshold;
+mod two_sample;
 mod window;
 
 pub use adaptive::{AdaptiveThreshold, AdaptiveThresholdConfig, MAX_REFERENCE_WINDOWS};
@@ -28,8 +29,8 @@ pub use cadence::Cadence;
 pub use control::{Cusum, CusumConfig, Ewma, EwmaConfig};
 pub use ddm::{Ddm, DdmConfig, Eddm, EddmConfig};
 pub use distribution::{
-    ChiSquareConfig, DistributionDetector, DistributionTest, JensenShannonConfig, KsConfig, PsiConfig,
-    WassersteinConfig, WindowSpec,
+    AutoTest, ChiSquareConfig, DEFAULT_TIME_REFERENCE, DistributionDetector, DistributionTest, JensenShannonConfig,
+    KsConfig, PsiConfig, WassersteinConfig, WindowSpec, default_reference,
 };
 pub use hddm::{HddmA, HddmAConfig, HddmW, HddmWConfig};
 pub use kswin::{Kswin, KswinConfig};
