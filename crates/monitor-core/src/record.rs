@@ -764,8 +764,8 @@ mod tests {
 
     #[test]
     fn null_features_are_kept_by_name() {
-        let r = parse(r#"{"model": "m", "features": {"amount": null, "country": "DE"}}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r =
+            parse(r#"{"model": "m", "features": {"amount": null, "country": "DE"}}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.null_features.iter().collect::<Vec<_>>(), ["amount"]);
         let mut names = Vec::new();
         r.for_each_signal(|s, _| names.push(s.to_string()));

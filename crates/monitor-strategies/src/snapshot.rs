@@ -43,8 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::monitor::{
-    EventClock, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions,
-    series_bytes,
+    EventClock, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
 };
 use crate::policy::PolicyState;
 

@@ -138,7 +138,10 @@ impl DetectorSpec for AdaptiveThresholdConfig {
                 if n.saturating_mul(k) > super::MAX_WINDOW {
                     return Err(Error::config(
                         "reference_windows",
-                        format!("makes a reference of more than {} samples (got {k} windows of {n})", super::MAX_WINDOW),
+                        format!(
+                            "makes a reference of more than {} samples (got {k} windows of {n})",
+                            super::MAX_WINDOW
+                        ),
                     ));
                 }
             }

@@ -13,8 +13,8 @@ use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::registry::BuildContext;
 use serde::{Deserialize, Serialize};
 
-pub use super::two_sample::{AutoTest, DistributionDetector, DistributionTest, WindowSpec};
 use super::reference::{ReferenceFile, file_spec};
+pub use super::two_sample::{AutoTest, DistributionDetector, DistributionTest, WindowSpec};
 use super::window::{WindowSize, validate_window};
 use super::{check_open_unit, check_positive};
 use crate::stats::Correction;

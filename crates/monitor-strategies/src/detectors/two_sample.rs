@@ -14,9 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cadence::Cadence;
 use super::fmt_num;
-use super::reference::{
-    CategoricalReference, NumericReference, ReferenceFile, ReferenceState, count_category,
-};
+use super::reference::{CategoricalReference, NumericReference, ReferenceFile, ReferenceState, count_category};
 use super::window::{TimeWindows, WindowSize};
 use crate::stats::{
     chi_square, cramers_v_balanced, jensen_shannon_distance, ks_2samp_sorted, proportions, psi_from_proportions,
@@ -275,10 +273,8 @@ impl DistributionDetector {
         let step = spec.window.samples().map(|_| spec.step);
         let cadence = Cadence::new(spec.window.samples_or(1), step);
         let time = spec.window.time().map(TimeWindows::new);
-        let numeric = NumericWindow {
-            rng: time.as_ref().map(|_| SplitMix64::new(RESERVOIR_SEED)),
-            ..NumericWindow::default()
-        };
+        let numeric =
+            NumericWindow { rng: time.as_ref().map(|_| SplitMix64::new(RESERVOIR_SEED)), ..NumericWindow::default() };
         Self {
             reference: ReferenceState::collecting(spec.reference),
             test,
@@ -551,8 +547,9 @@ impl DistributionDetector {
             }
             (ReferenceState::Categorical(_), SignalValue::Categorical(c)) => {
                 let max = self.spec.max_categories;
-                let window =
-                    self.categories.get_or_insert_with(|| CategoryWindow::Tumbling { counts: BTreeMap::new(), total: 0 });
+                let window = self
+                    .categories
+                    .get_or_insert_with(|| CategoryWindow::Tumbling { counts: BTreeMap::new(), total: 0 });
                 if let CategoryWindow::Tumbling { counts, total } = window {
                     count_category(counts, c, max);
                     *total += 1;
@@ -601,7 +598,8 @@ impl Detector for DistributionDetector {
             (ReferenceState::Categorical(r), SignalValue::Categorical(c)) => {
                 let r = Arc::clone(r);
                 let (w, max) = (self.spec.window_samples(), self.spec.max_categories);
-                let window = self.categories.get_or_insert_with(|| CategoryWindow::Sliding(CategoryCounts::new(w, max)));
+                let window =
+                    self.categories.get_or_insert_with(|| CategoryWindow::Sliding(CategoryCounts::new(w, max)));
                 let full = match window {
                     CategoryWindow::Sliding(counts) => {
                         counts.push(c);

@@ -294,7 +294,13 @@ impl Windowed {
     /// A window of `size` evaluating `stat`; a count window slides by
     /// `step` (tumbling when absent); `sketch` keeps a quantile sketch in a
     /// count window; `ewma` is the average for `Statistic::Ewma`.
-    pub(crate) fn new(size: WindowSize, step: Option<usize>, stat: Statistic, sketch: bool, ewma: Option<Ewma>) -> Self {
+    pub(crate) fn new(
+        size: WindowSize,
+        step: Option<usize>,
+        stat: Statistic,
+        sketch: bool,
+        ewma: Option<Ewma>,
+    ) -> Self {
         let inner = match size {
             WindowSize::Samples(n) => {
                 let mut window = SlidingWindow::new(n);
@@ -403,12 +409,7 @@ impl Windowed {
 /// `statistic = "ewma"` keys: `alpha` (the newest sample's weight) or
 /// `half_life` (in samples); default alpha = 2 / (window + 1), pandas'
 /// `span` convention, with 2 / 101 for an event-time window.
-pub(crate) fn ewma_of(
-    stat: Statistic,
-    alpha: Option<f64>,
-    half_life: Option<f64>,
-    window: WindowSize,
-) -> Option<Ewma> {
+pub(crate) fn ewma_of(stat: Statistic, alpha: Option<f64>, half_life: Option<f64>, window: WindowSize) -> Option<Ewma> {
     if stat != Statistic::Ewma {
         return None;
     }

@@ -16,8 +16,8 @@ use monitor_core::record::Record;
 use monitor_core::signal::{SignalRef, SignalValue};
 use monitor_core::{Error, RecordError};
 
-use self::evaluate::Ctx;
 pub use self::clock::EventClock;
+use self::evaluate::Ctx;
 pub use self::plan::{EffectiveAlpha, Limits, MAX_DAMPING, MonitorPlan, MonitorSpec, limit_bounds};
 pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
 pub use self::stats::MonitorStats;

@@ -26,7 +26,12 @@ pub(super) struct Damping {
 
 /// Moves an instance towards the status of `a`; returns the event the move
 /// causes.
-pub(super) fn transition(inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment, damping: Damping) -> Option<EventKind> {
+pub(super) fn transition(
+    inst: &mut Instance,
+    sig: SignalRef<'_>,
+    a: &Assessment,
+    damping: Damping,
+) -> Option<EventKind> {
     let finding = |inst: &Instance, severity| Finding {
         signal: sig.to_owned(),
         detector: inst.detector.kind().to_owned(),
