@@ -421,7 +421,7 @@ impl JensenShannonConfig {
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let test = DistributionTest::JensenShannon { threshold: self.threshold, alpha: self.alpha };
+        let test = DistributionTest::JensenShannon { threshold: self.threshold, alpha: self.alpha, min_v: None };
         DistributionDetector::new(test, self.spec()).with_file(self.reference_file.as_ref(), signal)
     }
 
@@ -453,7 +453,7 @@ impl WassersteinConfig {
     /// the signal when the file has them, else the first samples. `None`
     /// (no signal context) always takes the first samples.
     pub fn detector(&self, signal: Option<&str>) -> DistributionDetector {
-        let test = DistributionTest::Wasserstein { threshold: self.threshold, alpha: self.alpha };
+        let test = DistributionTest::Wasserstein { threshold: self.threshold, alpha: self.alpha, min_d: None };
         DistributionDetector::new(test, self.spec()).with_file(self.reference_file.as_ref(), signal)
     }
 

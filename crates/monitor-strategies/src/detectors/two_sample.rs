@@ -17,8 +17,8 @@ use super::fmt_num;
 use super::reference::{CategoricalReference, NumericReference, ReferenceFile, ReferenceState, count_category};
 use super::window::{TimeWindows, WindowSize};
 use crate::stats::{
-    chi_square, cramers_v_balanced, jensen_shannon_distance, ks_2samp_sorted, proportions, psi_from_proportions,
-    sort_f64, wasserstein_sorted,
+    chi_square, cramers_v_balanced, jensen_shannon_distance, ks_2samp_sorted, ks_statistic_sorted, proportions,
+    psi_from_proportions, sort_f64, wasserstein_sorted,
 };
 use crate::synth::SplitMix64;
 
@@ -60,6 +60,9 @@ pub enum DistributionTest {
         /// Significance, when a p-value is required too.
         #[serde(default)]
         alpha: Option<f64>,
+        /// The smallest Cramér's V that counts too (`drift` sets it).
+        #[serde(default)]
+        min_v: Option<f64>,
     },
     /// Wasserstein distance over the reference's standard deviation
     /// (floored at 0.001, as Evidently); drift when it reaches the threshold
@@ -70,6 +73,9 @@ pub enum DistributionTest {
         /// Significance, when a p-value is required too.
         #[serde(default)]
         alpha: Option<f64>,
+        /// The smallest KS D that counts too (`drift` sets it).
+        #[serde(default)]
+        min_d: Option<f64>,
     },
 }
 
@@ -104,7 +110,11 @@ impl DistributionTest {
 /// reference's size, the way Evidently's defaults do: a p-value test (KS
 /// for numbers, chi-square for categories) for a reference of up to
 /// `large_reference` samples, a distance (normalised Wasserstein, or
-/// Jensen–Shannon) above.
+/// Jensen–Shannon) above. Either way the effect size (KS D, Cramér's V)
+/// must reach `min_effect` as well: the Wasserstein distance alone, a mean
+/// over the whole range, moves with a few samples in the tails, and over
+/// windows of 1000 crosses 0.1 in about 0.4% of windows of an unchanged
+/// distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AutoTest {
     /// The largest reference tested with a p-value.
@@ -124,8 +134,8 @@ impl AutoTest {
         match (n <= self.large_reference, categorical) {
             (true, false) => DistributionTest::Ks { alpha, min_effect },
             (true, true) => DistributionTest::ChiSquare { alpha, min_effect },
-            (false, false) => DistributionTest::Wasserstein { threshold, alpha: None },
-            (false, true) => DistributionTest::JensenShannon { threshold, alpha: None },
+            (false, false) => DistributionTest::Wasserstein { threshold, alpha: None, min_d: Some(min_effect) },
+            (false, true) => DistributionTest::JensenShannon { threshold, alpha: None, min_v: Some(min_effect) },
         }
     }
 }
@@ -405,11 +415,14 @@ impl DistributionDetector {
             DistributionTest::Ks { alpha, min_effect } | DistributionTest::ChiSquare { alpha, min_effect } => {
                 (significant(Some(alpha)) && effect >= min_effect, alpha)
             }
-            DistributionTest::Psi { threshold, alpha }
-            | DistributionTest::JensenShannon { threshold, alpha }
-            | DistributionTest::Wasserstein { threshold, alpha } => {
+            DistributionTest::Psi { threshold, alpha } => {
                 (significant(alpha) && statistic >= threshold, alpha.unwrap_or(threshold))
             }
+            DistributionTest::JensenShannon { threshold, alpha, min_v: also }
+            | DistributionTest::Wasserstein { threshold, alpha, min_d: also } => (
+                significant(alpha) && statistic >= threshold && also.is_none_or(|m| effect >= m),
+                alpha.unwrap_or(threshold),
+            ),
         };
         Assessment {
             status: if drift { DriftStatus::Drift } else { DriftStatus::Stable },
@@ -444,10 +457,15 @@ impl DistributionDetector {
                 let t = ks_2samp_sorted(r.sorted.as_slice(), current);
                 (t.statistic, Some(t.p_value), t.statistic)
             }
-            DistributionTest::Wasserstein { alpha, .. } => {
+            DistributionTest::Wasserstein { alpha, min_d, .. } => {
                 let w = wasserstein_sorted(r.sorted.as_slice(), current) / r.std.max(0.001);
                 let p = alpha.map(|_| ks_2samp_sorted(r.sorted.as_slice(), current).p_value);
-                (w, p, w)
+                let d = if min_d.is_some() && !current.is_empty() {
+                    ks_statistic_sorted(r.sorted.as_slice(), current)
+                } else {
+                    w
+                };
+                (w, p, d)
             }
             DistributionTest::ChiSquare { .. } => {
                 let ref_counts = r.bins.as_ref().map(|b| b.reference_counts()).unwrap_or(&[]);
@@ -473,7 +491,11 @@ impl DistributionDetector {
             _ => jensen_shannon_distance(&reference, &current),
         };
         let p = p_value.then(|| chi_square(ref_counts, cur_counts).p_value);
-        (statistic, p, statistic)
+        let effect = match self.test {
+            DistributionTest::JensenShannon { min_v: Some(_), .. } => cramers_v_balanced(ref_counts, cur_counts),
+            _ => statistic,
+        };
+        (statistic, p, effect)
     }
 
     fn evaluate_categorical(&mut self, r: &CategoricalReference, current: &CategoryWindow) -> Assessment {
@@ -667,15 +689,21 @@ impl Detector for DistributionDetector {
                 fmt_num(a.statistic),
                 fmt_num(threshold)
             ),
-            DistributionTest::JensenShannon { threshold, .. } => format!(
-                "Jensen-Shannon distance of {over} from the reference is {} (threshold {}){p}",
+            DistributionTest::JensenShannon { threshold, min_v, .. } => format!(
+                "Jensen-Shannon distance of {over} from the reference is {} (threshold {}){}{p}",
                 fmt_num(a.statistic),
-                fmt_num(threshold)
+                fmt_num(threshold),
+                min_v
+                    .map(|m| format!(", Cramér's V {} (min_effect {})", fmt_num(self.effect), fmt_num(m)))
+                    .unwrap_or_default()
             ),
-            DistributionTest::Wasserstein { threshold, .. } => format!(
-                "Wasserstein distance of {over} from the reference is {} reference deviations (threshold {}){p}",
+            DistributionTest::Wasserstein { threshold, min_d, .. } => format!(
+                "Wasserstein distance of {over} from the reference is {} reference deviations (threshold {}){}{p}",
                 fmt_num(a.statistic),
-                fmt_num(threshold)
+                fmt_num(threshold),
+                min_d
+                    .map(|m| format!(", KS D {} (min_effect {})", fmt_num(self.effect), fmt_num(m)))
+                    .unwrap_or_default()
             ),
         }
     }

@@ -58,6 +58,7 @@ pub use monitor_core::correction::{Correction, benjamini_hochberg, bonferroni, f
 pub use sort::sort_f64;
 
 pub(crate) use distance::proportions;
+pub(crate) use ks::ks_statistic_sorted;
 
 /// The outcome of a two-sample test.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
