@@ -417,9 +417,14 @@ format = "json"
         );
         assert!(e.starts_with("config error at `monitors[0].detector.windw`: unknown field `windw`"), "{e}");
         let e = plan_err(
-            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = \"5m\" }\n",
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = true }\n",
         );
         assert!(e.starts_with("config error at `monitors[0].detector.window`: invalid type"), "{e}");
+        assert!(e.contains("a number of samples (1000) or a span of event time"), "{e}");
+        let e = plan_err(
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = \"soon\" }\n",
+        );
+        assert!(e.starts_with("config error at `monitors[0].detector.window`: invalid duration `soon`"), "{e}");
         let e = plan_err(
             "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"adwin\" }\n\n[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"magic\" }\n",
         );
@@ -427,6 +432,24 @@ format = "json"
         assert!(e.contains("known kinds: adaptive_threshold, adwin, chi_square"), "{e}");
         let e = plan_err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { window = 3 }\n");
         assert_eq!(e, "config error at `monitors[0].detector.kind`: is required");
+    }
+
+    #[test]
+    fn flap_damping_is_bounded_and_named() {
+        let text = |key: &str, v: u32| {
+            format!(
+                "[[monitors]]\nsignal = \"latency_ms\"\n{key} = {v}\ndetector = {{ kind = \"threshold\", max = 1.0 }}\n"
+            )
+        };
+        assert_eq!(
+            err(&text("fire_after", 0)),
+            "config error at `monitors[0].fire_after`: must be between 1 and 10000 windows (got 0)"
+        );
+        assert!(err(&text("resolve_after", 10_001)).starts_with("config error at `monitors[0].resolve_after`"));
+        let plan = Config::from_toml(&text("fire_after", 3))
+            .and_then(|c| c.plan(&builtins()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((plan.monitors[0].fire_after, plan.monitors[0].resolve_after), (3, 1));
     }
 
     #[test]
