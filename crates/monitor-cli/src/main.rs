@@ -30,7 +30,7 @@ use model_monitor::record::Record;
 use model_monitor::registry::BuildContext;
 use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
 use model_monitor::runtime::{Config, EngineBuilder, LineSource, Overflow, PumpOptions, pump};
-use model_monitor::signal::Signal;
+use model_monitor::signal::{Signal, missing_quality_name};
 use model_monitor::strategies::{MonitorPlan, builtin_detectors};
 use output::{Outcome, Stdout};
 use report::ReportObserver;
@@ -283,7 +283,12 @@ fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode>
         if let Some(table) = detector.as_object_mut() {
             table.retain(|_, v| !v.is_null());
         }
-        println!("  [{i}] {} on {} ({scope}): {detector}", m.detector.kind(), m.signal);
+        let damping = if (m.fire_after, m.resolve_after) == (1, 1) {
+            String::new()
+        } else {
+            format!(", fire_after {}, resolve_after {}", m.fire_after, m.resolve_after)
+        };
+        println!("  [{i}] {} on {} ({scope}): {detector}{damping}", m.detector.kind(), m.signal);
     }
     let p = &config.policy;
     println!("policy: trigger {}, cooldown {}, min_samples {}", p.trigger, p.cooldown, p.min_samples);
@@ -306,60 +311,93 @@ fn check_config(file: &Path, records: Option<&Path>) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the alpha each signal is tested at by the p-value monitors, for
-/// the signals of a sample of records, else of the reference files.
+/// Prints the gates of each monitor's alarms: for the p-value tests, the
+/// alpha each signal is tested at (one family per model version, across
+/// monitors) and the effect size it must also reach; for the others, their
+/// effect size. Signals come from a sample of records, else from the
+/// reference files.
 fn print_alphas(plan: &MonitorPlan, records: Option<&Path>) -> anyhow::Result<()> {
-    let tested: Vec<_> =
-        plan.monitors.iter().enumerate().filter(|(_, m)| m.detector.p_value_family().is_some()).collect();
-    if tested.is_empty() {
+    let gated: Vec<_> = plan
+        .monitors
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.detector.p_value_family().is_some() || m.detector.min_effect().is_some())
+        .collect();
+    if gated.is_empty() {
         return Ok(());
     }
-    println!("multiple testing (p-value monitors):");
-    let mut models: BTreeMap<String, BTreeSet<Signal>> = BTreeMap::new();
+    println!(
+        "alarm gates (a p-value test's alpha is shared by every p-value test of a model version, across monitors):"
+    );
+    for (i, m) in &gated {
+        let effect = m.detector.min_effect().map(|e| format!(", min_effect {e}")).unwrap_or_default();
+        match m.detector.p_value_family() {
+            Some((correction, alpha)) => {
+                let correction = format!("{correction:?}").to_lowercase();
+                println!(
+                    "  [{i}] {} on {}: alpha {alpha}, correction {correction}{effect}",
+                    m.detector.kind(),
+                    m.signal
+                );
+            }
+            None => println!("  [{i}] {} on {}: no p-value{effect}", m.detector.kind(), m.signal),
+        }
+    }
+    // The signals of each model: from the records, else from the files.
+    let mut models: BTreeMap<String, (BTreeSet<Signal>, BTreeSet<Signal>)> = BTreeMap::new();
+    let from_files = records.is_none();
     if let Some(path) = records {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         for line in BufReader::new(file).lines().take(10_000) {
             let line = line.with_context(|| format!("reading {}", path.display()))?;
             if let Ok(record) = Record::parse(&line, chrono::Utc::now()) {
-                let signals = models.entry(record.model.clone()).or_default();
-                record.for_each_signal(|s, _| {
-                    signals.insert(s.to_owned());
+                let (signals, categorical) = models.entry(record.model.clone()).or_default();
+                record.for_each_signal(|s, v| {
+                    if signals.insert(s.to_owned()) && v.as_category().is_some() {
+                        categorical.insert(s.to_owned());
+                    }
                 });
-            }
-        }
-    }
-    for (i, m) in &tested {
-        let Some((correction, alpha)) = m.detector.p_value_family() else { continue };
-        let example = correction.per_test_alpha(alpha, 10);
-        let correction = format!("{correction:?}").to_lowercase();
-        println!("  [{i}] {} on {}: alpha {alpha}, correction {correction}", m.detector.kind(), m.signal);
-        let mut listed = false;
-        if records.is_none() {
-            if let Some(names) = m.detector.reference_signals()? {
-                let signals: Vec<Signal> = names.iter().filter_map(|s| s.parse().ok()).collect();
-                let model = m.models.as_ref().and_then(|ms| ms.first()).map_or("", String::as_str);
-                for e in plan.effective_alphas(model, &signals, &[]).iter().filter(|e| e.monitor == *i) {
-                    println!(
-                        "      {}: {:.6} ({} tests, signals of the reference file)",
-                        e.signal, e.per_test, e.tests
-                    );
-                    listed = true;
+                for name in record.features.keys().chain(&record.null_features) {
+                    signals.insert(Signal::Quality(missing_quality_name(name)));
                 }
             }
         }
-        for (model, signals) in &models {
-            let signals: Vec<Signal> = signals.iter().cloned().collect();
-            for e in plan.effective_alphas(model, &signals, &[]).iter().filter(|e| e.monitor == *i) {
-                println!("      {model} {}: {:.6} ({} tests)", e.signal, e.per_test, e.tests);
-                listed = true;
+    } else {
+        for (_, m) in &gated {
+            let Some(names) = m.detector.reference_signals()? else { continue };
+            let model = m.models.as_ref().and_then(|ms| ms.first()).cloned().unwrap_or_default();
+            let (signals, _) = models.entry(model).or_default();
+            for signal in names.iter().filter_map(|s| s.parse::<Signal>().ok()) {
+                if let Signal::Feature(f) = &signal {
+                    signals.insert(Signal::Quality(missing_quality_name(f)));
+                }
+                signals.insert(signal);
             }
         }
-        if !listed {
-            println!(
-                "      each matching signal gets a share of {alpha} set by how many signals match \
-                 (with 10: {example:.6}); give --records FILE to list them"
-            );
+    }
+    let mut listed = false;
+    for (model, (signals, categorical)) in &models {
+        let signals: Vec<Signal> = signals.iter().cloned().collect();
+        let categorical: Vec<Signal> = categorical.iter().cloned().collect();
+        let alphas = plan.effective_alphas(model, &signals, &categorical);
+        if alphas.is_empty() {
+            continue;
         }
+        let whose = if model.is_empty() { "every model".to_owned() } else { format!("model {model}") };
+        let source = if from_files { ", signals of the reference files" } else { "" };
+        println!("  {whose}{source}:");
+        for e in &alphas {
+            let effect = e.min_effect.map(|x| format!(", min_effect {x}")).unwrap_or_default();
+            println!("      [{}] {}: {:.6} ({} tests{source}){effect}", e.monitor, e.signal, e.per_test, e.tests);
+            listed = true;
+        }
+    }
+    if !listed && gated.iter().any(|(_, m)| m.detector.p_value_family().is_some()) {
+        let example = model_monitor::correction::Correction::Bonferroni.per_test_alpha(0.05, 10);
+        println!(
+            "      each p-value test gets a share of its alpha set by how many p-value tests its model \
+             version has (with 10 and alpha 0.05: {example:.6}); give --records FILE to list them"
+        );
     }
     Ok(())
 }

@@ -92,6 +92,13 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether its detectors take numbers. A detector of categories only
+    /// (unseen categories) is not set up on a signal whose first value is a
+    /// number, for the same reasons as [`DetectorSpec::accepts_categories`].
+    fn accepts_numbers(&self) -> bool {
+        true
+    }
+
     /// An upper bound of one detector's state, in bytes, whatever the
     /// input: windows, reference samples, categories. The monitor adds it
     /// up against `limits.max_state_bytes`, so that memory stays within

@@ -43,7 +43,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::monitor::{
-    EventClock, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
+    Accepts, EventClock, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions,
+    series_bytes,
 };
 use crate::policy::PolicyState;
 
@@ -387,7 +388,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             .iter()
             .enumerate()
             .filter(|(_, m)| m.applies_to(&saved.model) && m.signal.matches(sig))
-            .filter(|(_, m)| !series.categorical || m.detector.accepts_categories())
+            .filter(|(_, m)| m.detector.accepts(series.categorical))
             .map(|(i, _)| i)
             .collect();
         let got: Vec<usize> = series.detectors.iter().map(|d| d.monitor).collect();

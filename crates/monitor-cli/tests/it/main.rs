@@ -165,6 +165,45 @@ fn check_config_prints_the_alpha_of_each_feature() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One family per model version: a KS on every feature and a missing-value
+/// test of each, six tests, each held to alpha / 6, with its effect size.
+#[test]
+fn check_config_shares_alpha_across_monitors_and_prints_min_effect() {
+    let dir = scratch("family");
+    std::fs::write(
+        dir.join("records.ndjson"),
+        "{\"model\":\"m\",\"features\":{\"a\":1,\"b\":2,\"c\":\"x\"}}\n{\"model\":\"m\",\"latency_ms\":3}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("monitor.toml"),
+        "[[monitors]]\nsignal = \"features.*\"\ndetector = { kind = \"ks\", min_effect = 0.15 }\n\n\
+         [[monitors]]\nsignal = \"quality.missing.*\"\nfire_after = 2\ndetector = { kind = \"missing\" }\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("check-config")
+        .arg(dir.join("monitor.toml"))
+        .arg("--records")
+        .arg(dir.join("records.ndjson"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("[0] ks on features.*: alpha 0.05, correction bonferroni, min_effect 0.15"), "{stdout}");
+    assert!(stdout.contains("fire_after 2, resolve_after 1"), "{stdout}");
+    // KS on a and b (c is categorical), and the missing values of a, b, c.
+    for line in [
+        "[0] features.a: 0.010000 (5 tests), min_effect 0.15",
+        "[0] features.b: 0.010000 (5 tests), min_effect 0.15",
+        "[1] quality.missing.c: 0.010000 (5 tests), min_effect 0.2",
+    ] {
+        assert!(stdout.contains(line), "{line} not in {stdout}");
+    }
+    assert!(!stdout.contains("[0] features.c"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `tail -f log | model-monitor replay --format json`: the finding of a
 /// line is printed while the input is still open, before any more arrives.
 #[test]

@@ -23,7 +23,8 @@ use super::window::WindowSize;
 use crate::stats::Correction;
 
 /// Config of the `unseen_categories` detector: `{ kind = "unseen_categories" }`,
-/// or with any of the keys below. Numeric samples are left out.
+/// or with any of the keys below. It is not set up on numeric signals, and
+/// numbers in a categorical one are left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnseenCategoriesConfig {
@@ -165,6 +166,10 @@ impl DetectorSpec for UnseenCategoriesConfig {
 
     fn accepts_categories(&self) -> bool {
         true
+    }
+
+    fn accepts_numbers(&self) -> bool {
+        false
     }
 
     fn state_bytes(&self) -> usize {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::state::{corrected, series_of};
 use super::transition::{Damping, transition};
-use super::{Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
+use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
 
 /// What one record's processing needs besides the model state.
 pub(super) struct Ctx<'a> {
@@ -129,7 +129,7 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .filter(|(_, m)| m.applies_to(self.model) && m.signal.matches(sig))
-                .filter(|(_, m)| !categorical || m.detector.accepts_categories())
+                .filter(|(_, m)| m.detector.accepts(categorical))
                 .map(|(i, _)| i)
                 .collect();
             let cost = series_bytes(&name, specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes()).sum());
@@ -153,7 +153,7 @@ impl<'a> Ctx<'a> {
                 if !(m.applies_to(self.model) && m.signal.matches(sig)) {
                     continue;
                 }
-                if categorical && !m.detector.accepts_categories() {
+                if !m.detector.accepts(categorical) {
                     // It could never fire here; it must not widen the family either.
                     self.stats.monitors_skipped += 1;
                     continue;

@@ -18,6 +18,7 @@ use monitor_core::{Error, RecordError};
 
 pub use self::clock::EventClock;
 use self::evaluate::Ctx;
+pub(crate) use self::plan::Accepts;
 pub use self::plan::{EffectiveAlpha, Limits, MAX_DAMPING, MonitorPlan, MonitorSpec, limit_bounds};
 pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
 pub use self::stats::MonitorStats;

@@ -85,6 +85,19 @@ impl MonitorSpec {
     }
 }
 
+/// Whether a spec's detectors take a signal of one type.
+pub(crate) trait Accepts {
+    /// Whether its detectors take a signal whose first value was
+    /// categorical (`true`) or a number (`false`).
+    fn accepts(&self, categorical: bool) -> bool;
+}
+
+impl Accepts for Arc<dyn DetectorSpec> {
+    fn accepts(&self, categorical: bool) -> bool {
+        if categorical { self.accepts_categories() } else { self.accepts_numbers() }
+    }
+}
+
 /// Two monitors are equal when they watch the same signals of the same
 /// models with the same kind of detector and the same parameters.
 impl PartialEq for MonitorSpec {
@@ -318,7 +331,8 @@ impl MonitorPlan {
     /// from a record or from a reference file
     /// (`DetectorSpec::reference_signals`). Signals in `categorical` are
     /// left out of the families of monitors whose detectors take numbers
-    /// only (see [`MonitorPlan::unusable`]). A `drift` monitor counts as a
+    /// only (see [`MonitorPlan::unusable`]), the other signals out of those
+    /// of monitors that take categories only. A `drift` monitor counts as a
     /// p-value test here even where a large reference makes it choose a
     /// distance, so the alphas shown are at most as large as the real ones.
     pub fn effective_alphas(&self, model: &str, signals: &[Signal], categorical: &[Signal]) -> Vec<EffectiveAlpha> {
@@ -331,7 +345,7 @@ impl MonitorPlan {
             let family = signals
                 .iter()
                 .filter(|s| m.signal.matches(s.as_ref()))
-                .filter(|s| m.detector.accepts_categories() || !categorical.contains(s));
+                .filter(|s| m.detector.accepts(categorical.contains(s)));
             out.extend(family.map(|signal| EffectiveAlpha {
                 monitor,
                 signal: signal.clone(),

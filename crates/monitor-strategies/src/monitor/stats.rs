@@ -28,7 +28,8 @@ pub struct MonitorStats {
     #[serde(default)]
     pub versions_evicted: u64,
     /// Monitors not set up on a signal because their detector takes numbers
-    /// and the signal is categorical (once per model version and signal).
+    /// and the signal is categorical, or takes categories and the signal is
+    /// numeric (once per model version and signal).
     #[serde(default)]
     pub monitors_skipped: u64,
     /// Samples that reached a detector after their event-time window had
