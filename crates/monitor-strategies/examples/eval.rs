@@ -50,7 +50,7 @@ const QUIET: usize = 50_000;
 /// No-change streams per no-change scenario.
 const QUIET_REPS: u64 = 8;
 /// Streams of 1M samples for the false-alarm budget.
-const MILLION_REPS: u64 = 4;
+const MILLION_REPS: u64 = 10;
 const MILLION: usize = 1_000_000;
 
 struct Scenario {
