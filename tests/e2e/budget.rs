@@ -9,7 +9,8 @@
 //! - a 0.3σ mean shift caught within 2000 records;
 //! - a missing-value jump (1% to 6%) and a new category at 2% caught within
 //!   one window (1000 records);
-//! - a 0.05σ shift (KS D ≈ 0.02) against a reference of 50 000: no alarm.
+//! - a 0.05σ shift (KS D ≈ 0.02) against a reference of 50 000, in
+//!   windows of 10 000 where the p-value alone flags it: no alarm.
 
 use std::path::Path;
 
@@ -20,13 +21,15 @@ use model_monitor::runtime::Config;
 use model_monitor::strategies::synth::{Change, ModelStream};
 use model_monitor::strategies::{Monitor, MonitorPlan, builtin_detectors};
 
-/// The replay defaults, with `reference` set on the `drift` monitors when given.
-fn defaults(reference: Option<u64>) -> MonitorPlan {
+/// The replay defaults, with keys of the `drift` monitors' tables replaced.
+fn defaults(overrides: &[(&str, serde_json::Value)]) -> MonitorPlan {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/monitor-cli/demo/default.toml");
     let mut config = Config::load(&path).unwrap();
     for m in &mut config.monitors {
-        if let (Some(n), Some("drift")) = (reference, m.detector["kind"].as_str()) {
-            m.detector["reference"] = n.into();
+        if m.detector["kind"] == "drift" {
+            for (key, value) in overrides {
+                m.detector[*key] = value.clone();
+            }
         }
     }
     let ctx = BuildContext { detectors: builtin_detectors(), ..BuildContext::default() };
@@ -57,7 +60,7 @@ fn delay(found: &[(u64, String, String)], signal: &str, at: usize) -> Option<u64
 
 #[test]
 fn no_change_stays_within_the_budget() {
-    let found = drift_findings(&defaults(None), ModelStream::new(1, Change::None, usize::MAX).take(200_000));
+    let found = drift_findings(&defaults(&[]), ModelStream::new(1, Change::None, usize::MAX).take(200_000));
     let mut signals: Vec<&str> = found.iter().map(|(_, s, _)| s.as_str()).collect();
     let all = signals.len();
     signals.dedup();
@@ -69,7 +72,7 @@ fn no_change_stays_within_the_budget() {
 
 #[test]
 fn a_small_mean_shift_is_caught_within_2000_records() {
-    let plan = defaults(None);
+    let plan = defaults(&[]);
     for rep in 0..5u64 {
         // After the reference of 10 000, off the window boundaries.
         let at = 11_000 + 173 * rep as usize;
@@ -82,7 +85,7 @@ fn a_small_mean_shift_is_caught_within_2000_records() {
 
 #[test]
 fn missing_values_and_new_categories_are_caught_within_one_window() {
-    let plan = defaults(None);
+    let plan = defaults(&[]);
     // At a window boundary: ten windows of reference, two of no change.
     let at = 12_000;
     for (change, signal) in
@@ -98,7 +101,14 @@ fn missing_values_and_new_categories_are_caught_within_one_window() {
 
 #[test]
 fn an_immaterial_shift_against_a_large_reference_raises_no_alarm() {
-    let plan = defaults(Some(50_000));
-    let found = drift_findings(&plan, ModelStream::new(30, Change::Shift(0.05), 50_000).take(100_000));
-    assert_eq!(found, []);
+    use serde_json::json;
+    let large = [("reference", json!(50_000)), ("window", json!(10_000))];
+    let stream = || ModelStream::new(30, Change::Shift(0.05), 50_000).take(150_000);
+    assert_eq!(drift_findings(&defaults(&large), stream()), []);
+    // A KS test without the effect-size gate flags it: significant, not material.
+    let ks = [&large[..], &[("kind", json!("ks")), ("min_effect", json!(0.0))]].concat();
+    let found = drift_findings(&defaults(&ks), stream());
+    assert!(found.iter().any(|(_, s, d)| s == "features.x" && d == "ks"), "{found:?}");
+    let gated = [&large[..], &[("kind", json!("ks"))]].concat();
+    assert_eq!(drift_findings(&defaults(&gated), stream()), []);
 }

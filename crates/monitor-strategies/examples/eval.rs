@@ -286,6 +286,18 @@ fn change_point(rep: u64) -> usize {
     BEFORE + (SplitMix64::new(rep + 77).uniform() * 1000.0) as usize
 }
 
+/// Alarms of `text` over `streams` streams of 50 000 reference samples of
+/// N(0,1), then 200 000 of N(0.05,1): a shift of KS D ≈ 0.02.
+fn immaterial_alarms(text: &str, streams: u64) -> usize {
+    let config = build(text);
+    (0..streams)
+        .map(|rep| {
+            let xs = gaussian_stream(7000 + rep, &[Segment::new(50_000, 0.0, 1.0), Segment::new(200_000, 0.05, 1.0)]);
+            alarms(config.as_ref(), &xs).0.len()
+        })
+        .sum()
+}
+
 /// Part 2: the two-sample tests at their defaults, on the issue's scenarios.
 fn effect_gates() {
     println!("\n## The effect-size gates of the two-sample tests\n");
@@ -293,13 +305,15 @@ fn effect_gates() {
         "Each test at its defaults (window 1000, reference the first 10 000 samples). No change: \
          {MILLION_REPS} streams of 1M samples of N(0,1). A 0.3σ shift: {REPS} streams, the mean moving \
          to 0.3 after 12 000 to 13 000 samples; caught means an alarm within 2000 samples. Immaterial: \
-         the same tests with `reference = 50000`, on {MILLION_REPS} streams whose mean moves by 0.05σ \
-         (KS D ≈ 0.02) after the reference, 200 000 samples each.\n"
+         {MILLION_REPS} streams of a reference of 50 000, then 200 000 samples whose mean has moved by \
+         0.05σ (KS D ≈ 0.02), with `reference = 50000` and windows of 10 000 (a large sample, where the \
+         p-value alone flags D ≈ 0.02), then of 1000.\n"
     );
     println!(
-        "| test | false alarms per 1M (no change) | 0.3σ shift caught within 2000, of {REPS} | slowest catch | alarms on the immaterial shift |"
+        "| test | false alarms per 1M (no change) | 0.3σ shift caught within 2000, of {REPS} | slowest catch | \
+         immaterial, windows of 10 000 | the same without `min_effect` | immaterial, windows of 1000 |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for kind in ["ks", "chi_square", "psi", "jensen_shannon", "wasserstein", "drift"] {
         let config = build(&format!("kind = \"{kind}\""));
         let mut false_alarms = 0;
@@ -318,19 +332,26 @@ fn effect_gates() {
                 slowest = slowest.max(i - at);
             }
         }
-        let large = build(&format!("kind = \"{kind}\"\nreference = 50000"));
-        let mut immaterial = 0;
-        for rep in 0..MILLION_REPS {
-            let xs = gaussian_stream(7000 + rep, &[Segment::new(50_000, 0.0, 1.0), Segment::new(200_000, 0.05, 1.0)]);
-            immaterial += alarms(large.as_ref(), &xs).0.len();
-        }
-        println!("| {kind} | {:.2} | {caught} | {slowest} | {immaterial} |", false_alarms as f64 / MILLION_REPS as f64);
+        let large = format!("kind = \"{kind}\"\nreference = 50000\nwindow = 10000");
+        let gated = immaterial_alarms(&large, MILLION_REPS);
+        // Without the gate: the p-value alone (ks, chi_square), or the
+        // Wasserstein distance alone (drift with a large reference).
+        let ungated = if matches!(kind, "ks" | "chi_square" | "drift") {
+            immaterial_alarms(&format!("{large}\nmin_effect = 0.0"), MILLION_REPS).to_string()
+        } else {
+            "—".to_owned()
+        };
+        let small = immaterial_alarms(&format!("kind = \"{kind}\"\nreference = 50000"), MILLION_REPS);
+        println!(
+            "| {kind} | {:.2} | {caught} | {slowest} | {gated} | {ungated} | {small} |",
+            false_alarms as f64 / MILLION_REPS as f64
+        );
     }
 }
 
 /// The `[[monitors]]` of a config, built with the built-in kinds; other
 /// tables (`[policy]`) are left out.
-fn plan_of(toml_text: &str, reference: Option<usize>) -> MonitorPlan {
+fn plan_of(toml_text: &str, overrides: &[(&str, usize)]) -> MonitorPlan {
     #[derive(serde::Deserialize)]
     struct File {
         monitors: Vec<Entry>,
@@ -347,8 +368,10 @@ fn plan_of(toml_text: &str, reference: Option<usize>) -> MonitorPlan {
         .into_iter()
         .map(|m| {
             let mut table = m.detector;
-            if let (Some(n), Some("drift" | "ks")) = (reference, table["kind"].as_str()) {
-                table["reference"] = n.into();
+            if table["kind"] == "drift" {
+                for (key, value) in overrides {
+                    table[*key] = (*value).into();
+                }
             }
             let spec = registry.build("detector", &table, &BuildContext::default()).unwrap();
             MonitorSpec::from_spec(&m.signal, spec).unwrap()
@@ -386,7 +409,7 @@ fn delay(found: &[(u64, String, String)], signal: &str, at: usize) -> Option<u64
 /// Part 3: the replay defaults on whole records.
 fn budget() {
     let defaults = include_str!("../../monitor-cli/demo/default.toml");
-    let plan = plan_of(defaults, None);
+    let plan = plan_of(defaults, &[]);
     println!("\n## The alarm budget of the replay defaults\n");
     println!(
         "`model-monitor replay` without `--config` (crates/monitor-cli/demo/default.toml: every detector \
@@ -448,16 +471,25 @@ fn budget() {
         delays.push(delay(&found, "features.country", at));
     }
     report("`features.country` takes a new value in 2% of records", "caught within one window (1000)", &delays, 1000);
-    // An immaterial shift against a reference of 50 000.
-    let large = plan_of(defaults, Some(50_000));
-    let mut alarms = 0;
-    for rep in 0..MILLION_REPS {
-        let found = findings(&large, ModelStream::new(500 + rep, Change::Shift(0.05), 50_000).take(250_000));
-        alarms += found.iter().filter(|(_, s, _)| s == "features.x").count();
+    // An immaterial shift against a reference of 50 000, in large windows
+    // and in the default ones.
+    for window in [10_000, 1000] {
+        let large = plan_of(defaults, &[("reference", 50_000), ("window", window)]);
+        let mut alarms = Vec::new();
+        for rep in 0..MILLION_REPS {
+            let found = findings(&large, ModelStream::new(500 + rep, Change::Shift(0.05), 50_000).take(250_000));
+            alarms.extend(
+                found.into_iter().filter(|(_, s, _)| s == "features.x").map(|(seq, _, d)| format!("{d} at {seq}")),
+            );
+        }
+        let windows = MILLION_REPS as usize * 200_000 / window;
+        println!(
+            "| `features.x` moves by 0.05σ (KS D ≈ 0.02); `drift` with `reference = 50000` and `window = {window}`, {MILLION_REPS} streams of 200 000 records after the reference ({windows} windows) | {} | {} alarms{} |",
+            if window == 10_000 { "no alarm" } else { "(for comparison)" },
+            alarms.len(),
+            if alarms.is_empty() { String::new() } else { format!(" ({})", alarms.join(", ")) }
+        );
     }
-    println!(
-        "| `features.x` moves by 0.05σ (KS D ≈ 0.02), reference 50 000, {MILLION_REPS} streams of 200 000 records after it | no alarm | {alarms} alarms |"
-    );
 }
 
 fn report(what: &str, budget: &str, delays: &[Option<u64>], within: u64) {
