@@ -507,7 +507,7 @@ fn report(what: &str, budget: &str, delays: &[Option<u64>], within: u64) {
 /// Part 4: KS at alpha 0.001 against a fixed reference, the old replay default.
 fn investigation() {
     const STREAMS: u64 = 100;
-    println!("\n## The false alarms of a small fixed reference\n");
+    println!("\n## The fixed-reference experiment\n");
     println!(
         "KS at alpha 0.001 without an effect size (`min_effect = 0`), tumbling windows of 1000, on \
          {STREAMS} stationary streams of 1M latencies each (lognormal, median 20 ms, sigma 0.5, rounded \
