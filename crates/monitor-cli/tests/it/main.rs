@@ -165,6 +165,35 @@ fn check_config_prints_the_alpha_of_each_feature() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The default monitors report data-quality findings like any other: a
+/// feature that goes missing in a fifth of the records, and one that turns
+/// from numbers to strings.
+#[test]
+fn replay_defaults_report_data_quality_findings() {
+    let mut log = String::new();
+    for i in 0..13_000u32 {
+        let ts = format!("2026-11-23T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60);
+        let amount = if i >= 12_000 && i % 5 == 0 { "null".to_owned() } else { format!("{}", i % 97) };
+        let code = if i >= 12_000 && i % 2 == 0 { format!("\"{}\"", i % 7) } else { format!("{}", i % 7) };
+        log += &format!(
+            "{{\"model\":\"m\",\"ts\":\"{ts}\",\"latency_ms\":{},\"features\":{{\"amount\":{amount},\"code\":{code}}}}}\n",
+            10 + i % 13
+        );
+    }
+    let out = run_with_stdin(
+        {
+            let mut cmd = bin();
+            cmd.arg("replay");
+            cmd
+        },
+        &log,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("line  13000  drift     quality.missing.amount by missing: 20%"), "{stdout}");
+    assert!(stdout.contains("drift     features.code by type_change: 50%"), "{stdout}");
+}
+
 /// One family per model version: a KS on every feature and a missing-value
 /// test of each, six tests, each held to alpha / 6, with its effect size.
 #[test]

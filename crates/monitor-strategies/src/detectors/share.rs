@@ -257,13 +257,13 @@ impl<C: Check> Detector for ShareDetector<C> {
         };
         let expected = self.check.expected();
         format!(
-            "{}% of {over} are {} (reference {}%, drift from {}%: Cohen's h {} of {}), p = {:.3e} (alpha {})",
+            "{}% of {over} are {}, against {}% in the reference: Cohen's h {} (min_effect {}, reached at {}%), p = {:.3e} (alpha {})",
             fmt_num(100.0 * a.statistic),
             self.check.what(),
             fmt_num(100.0 * expected),
-            fmt_num(100.0 * share_at_effect(expected, self.min_effect)),
             fmt_num(cohen_h(a.statistic, expected)),
             fmt_num(self.min_effect),
+            fmt_num(100.0 * share_at_effect(expected, self.min_effect)),
             a.p_value.unwrap_or(f64::NAN),
             fmt_num(a.threshold)
         )
