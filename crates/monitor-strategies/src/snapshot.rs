@@ -44,7 +44,7 @@ use serde_json::Value as Json;
 
 use crate::monitor::{
     Accepts, EventClock, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions,
-    series_bytes,
+    expected_bytes, series_bytes,
 };
 use crate::policy::PolicyState;
 
@@ -376,7 +376,10 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
     let mut state = ModelState {
         policy: saved.policy.clone(),
         last_seen: saved.last_seen,
-        bytes: VERSION_BYTES + saved.model.len() + saved.version.len(),
+        bytes: VERSION_BYTES
+            + saved.model.len()
+            + saved.version.len()
+            + saved.expected.iter().map(|f| expected_bytes(f)).sum::<usize>(),
         expected: saved.expected.iter().map(|f| (f.clone(), missing_quality_name(f))).collect(),
         ..ModelState::default()
     };

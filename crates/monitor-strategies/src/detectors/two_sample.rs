@@ -164,15 +164,18 @@ impl WindowSpec {
         self.window.samples_or(self.max_samples)
     }
 
-    /// An upper bound of a detector's state, in bytes: the reference and
-    /// the window (twice, sorted, when sliding), the bins, and at most
-    /// `max_categories` categories of the longest accepted name, on both
-    /// sides. A reference file's samples are shared and not counted here.
+    /// An upper bound of a detector's state, in bytes: the reference (twice
+    /// while it is frozen) and the window (twice: sorted, or its sorted
+    /// copy at evaluation), the bins, the categories of the window in
+    /// arrival order, and at most `max_categories` categories of the
+    /// longest accepted name, on both sides. A reference file's samples are
+    /// shared and not counted here.
     pub fn state_bytes(&self) -> usize {
         let numbers = 8 * (2 * self.reference + 2 * self.window_samples());
+        let arrivals = 4 * self.window.samples_or(0);
         let bins = 24 * self.bins.unwrap_or(0);
         let categories = 2 * self.max_categories * (64 + monitor_core::record::MAX_TEXT_BYTES);
-        2048 + numbers + bins + categories
+        2048 + numbers + arrivals + bins + categories
     }
 }
 

@@ -10,7 +10,7 @@ use monitor_core::record::{ModelKey, Record};
 use monitor_core::signal::{NO_DATA, Signal, SignalRef, SignalValue, missing_quality_name};
 use uuid::Uuid;
 
-use super::state::{corrected, series_of};
+use super::state::{corrected, expected_bytes, series_of};
 use super::transition::{Damping, transition};
 use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
 
@@ -192,16 +192,25 @@ impl<'a> Ctx<'a> {
 
     /// Starts watching the missing values of `feature` if a monitor of
     /// this model watches `quality.missing.<feature>`.
-    fn expect(&self, state: &mut ModelState, feature: &str) {
+    fn expect(&mut self, state: &mut ModelState, feature: &str) {
         if state.expected.len() >= self.plan.limits.max_signals_per_model
             || state.expected.iter().any(|(f, _)| f == feature)
         {
             return;
         }
         let name = missing_quality_name(feature);
-        if self.watched(SignalRef::Quality(&name)) {
-            state.expected.push((feature.to_owned(), name));
+        if !self.watched(SignalRef::Quality(&name)) {
+            return;
         }
+        let cost = expected_bytes(feature);
+        if *self.bytes + cost > self.plan.limits.max_state_bytes() {
+            self.stats.signals_dropped += 1;
+            self.wanted += cost;
+            return;
+        }
+        *self.bytes += cost;
+        state.bytes += cost;
+        state.expected.push((feature.to_owned(), name));
     }
 
     pub(super) fn observe(&mut self, state: &mut ModelState, sig: SignalRef<'_>, value: SignalValue<'_>) {

@@ -20,7 +20,7 @@ pub use self::clock::EventClock;
 use self::evaluate::Ctx;
 pub(crate) use self::plan::Accepts;
 pub use self::plan::{EffectiveAlpha, Limits, MAX_DAMPING, MonitorPlan, MonitorSpec, limit_bounds};
-pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
+pub(crate) use self::state::{Instance, ModelState, Series, VERSION_BYTES, Versions, expected_bytes, series_bytes};
 pub use self::stats::MonitorStats;
 
 /// The synchronous monitoring loop for every model version: records in,

@@ -70,6 +70,12 @@ pub(crate) const VERSION_BYTES: usize = 1024;
 /// What a signal costs besides its detectors: its name and its slot.
 pub(crate) const SERIES_BYTES: usize = 256;
 
+/// What watching the missing values of `feature` costs besides its
+/// series: its name, and that of its `quality.missing.<name>` signal.
+pub(crate) fn expected_bytes(feature: &str) -> usize {
+    64 + 2 * feature.len() + monitor_core::signal::MISSING_PREFIX.len()
+}
+
 /// The memory bound of a new series of `name` with detectors of `detector_bytes`.
 pub(crate) fn series_bytes(name: &str, detector_bytes: usize) -> usize {
     SERIES_BYTES + name.len() + detector_bytes
