@@ -101,7 +101,7 @@ impl Check for Missing {
         value.as_f64().map(|x| x >= 0.5)
     }
 
-    fn from_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
+    fn with_reference_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
         let feature = signal.strip_prefix("quality.")?.strip_prefix(MISSING_PREFIX)?;
         let s = data.signal(&format!("features.{feature}"))?;
         let present = s.values.len() as u64 + s.categories.values().sum::<u64>();

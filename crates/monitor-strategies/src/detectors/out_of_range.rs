@@ -150,7 +150,7 @@ impl Check for Range {
         value.as_f64().map(|x| x < self.low() || x > self.high())
     }
 
-    fn from_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
+    fn with_reference_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
         let sorted = data.signal(signal)?.sorted.as_slice();
         let (first, last) = (sorted.first()?, sorted.last()?);
         Some(Self { seen_min: Some(*first), seen_max: Some(*last), n: sorted.len() as u64, ..self.clone() })

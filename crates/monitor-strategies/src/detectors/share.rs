@@ -54,7 +54,7 @@ pub(crate) trait Check: fmt::Debug + Clone + Send + Serialize + DeserializeOwned
 
     /// The reference from a file's samples of `signal`, complete; `None`
     /// when the file has none.
-    fn from_file(&self, data: &ReferenceData, signal: &str) -> Option<Self>;
+    fn with_reference_file(&self, data: &ReferenceData, signal: &str) -> Option<Self>;
 
     /// What the share is a share of, for messages ("records without the
     /// feature", "values the reference never had").
@@ -184,7 +184,7 @@ impl<C: Check> ShareDetector<C> {
     /// The detector with its reference from `file` when the file has samples of `signal`.
     pub(crate) fn with_file(mut self, file: Option<&super::ReferenceFile>, signal: &str) -> Self {
         let Some(data) = file.and_then(|f| f.loaded().or_else(|| f.load().ok())) else { return self };
-        match self.check.from_file(&data, signal) {
+        match self.check.with_reference_file(&data, signal) {
             Some(check) => {
                 self.check = check;
                 self.frozen = true;

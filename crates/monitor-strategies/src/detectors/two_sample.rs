@@ -278,7 +278,7 @@ pub struct DistributionDetector {
 type Measure = (f64, Option<f64>, f64);
 
 /// The seed of event-time reservoirs: fixed, so that a replay is repeatable.
-const RESERVOIR_SEED: u64 = 0x5EED_0F_0D_0A_7A;
+const RESERVOIR_SEED: u64 = 0x5EED_0F0D_0A7A;
 
 impl DistributionDetector {
     /// A detector whose reference is the first `spec.reference` samples.

@@ -115,7 +115,7 @@ impl Check for Types {
         Some(matches!(value, SignalValue::Categorical(_)) != self.categorical())
     }
 
-    fn from_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
+    fn with_reference_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
         let s = data.signal(signal)?;
         Some(Self { numeric: s.values.len() as u64, categorical: s.categories.values().sum() })
     }

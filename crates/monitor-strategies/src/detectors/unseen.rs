@@ -133,7 +133,7 @@ impl Check for Unseen {
         value.as_category().map(|c| !self.counts.contains_key(c))
     }
 
-    fn from_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
+    fn with_reference_file(&self, data: &ReferenceData, signal: &str) -> Option<Self> {
         let s = data.signal(signal)?;
         if s.categories.is_empty() {
             return None;
