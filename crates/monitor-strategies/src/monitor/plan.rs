@@ -237,7 +237,7 @@ impl Limits {
     }
 }
 
-/// Everything a [`Monitor`] needs to know: monitors, policies and limits.
+/// Everything a [`Monitor`](crate::Monitor) needs to know: monitors, policies and limits.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MonitorPlan {
     /// The monitors, in config order.
@@ -315,7 +315,7 @@ impl MonitorPlan {
 
     /// Reads every reference file the monitors name (each once, shared by
     /// clones of the plan); errors name the dotted key, such as
-    /// `monitors[1].detector.reference_file`. [`Monitor::new`] calls it.
+    /// `monitors[1].detector.reference_file`. [`Monitor::new`](crate::Monitor::new) calls it.
     pub fn load_references(&self) -> Result<(), Error> {
         for (i, m) in self.monitors.iter().enumerate() {
             m.detector.load_references().map_err(|e| prefix_key(&format!("monitors[{i}].detector"), e))?;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Counters of a [`Monitor`].
+/// Counters of a [`Monitor`](crate::Monitor).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorStats {
     /// Records accepted.
