@@ -310,3 +310,28 @@ fn categorical_signals_are_compared_by_category() {
         assert_eq!(parse("kind = \"ks\"").build("features.x").observe(cat("DE")), None);
     }
 }
+
+/// `statistic = "ewma"`: at each evaluation, the average of every sample so
+/// far, recomputed here from its weights.
+#[test]
+fn the_ewma_statistic_is_the_weighted_average_of_every_sample() {
+    let xs = gaussian_stream(12, &[Segment::new(500, 0.0, 1.0), Segment::new(500, 2.0, 1.0)]);
+    for (text, alpha) in [
+        ("kind = \"threshold\"\nstatistic = \"ewma\"\nalpha = 0.2\nwindow = 10\nmax = 1.0", 0.2),
+        ("kind = \"threshold\"\nstatistic = \"ewma\"\nhalf_life = 10\nwindow = 10\nmax = 1.0", 1.0 - 0.5f64.powf(0.1)),
+        ("kind = \"threshold\"\nstatistic = \"ewma\"\nwindow = 9\nmax = 1.0", 0.2),
+    ] {
+        let mut d = parse(text).build("x");
+        for (i, a) in feed(d.as_mut(), &xs).into_iter().enumerate() {
+            let Some(a) = a else { continue };
+            let mut want = xs[0];
+            for &x in &xs[1..=i] {
+                want = alpha * x + (1.0 - alpha) * want;
+            }
+            assert!((a.statistic - want).abs() < 1e-9, "{text}: at {i}, {} vs {want}", a.statistic);
+        }
+        // And it drifts once the mean has moved.
+        let last = feed(parse(text).build("x").as_mut(), &xs).into_iter().flatten().last().unwrap();
+        assert_eq!(last.status, DriftStatus::Drift, "{text}");
+    }
+}

@@ -243,3 +243,78 @@ fn the_effect_gate_holds_through_the_correction() {
     // ...but not material.
     assert_eq!(run(0.1), []);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// `drift` with a small reference is KS (numbers) or chi-square
+    /// (categories): the same verdicts, statistics and p-values.
+    #[test]
+    fn drift_with_a_small_reference_is_the_test_it_chose(
+        xs in prop::collection::vec(-3.0..3.0f64, 0..400),
+        shift in 0.0..2.0f64,
+        cats in prop::collection::vec(0u8..5, 0..400),
+    ) {
+        let xs: Vec<f64> = xs.iter().enumerate().map(|(i, x)| if i >= 200 { x + shift } else { *x }).collect();
+        let numbers = |text: &str| -> Vec<(DriftStatus, f64, Option<f64>)> {
+            let mut d = spec(text).build("features.x");
+            xs.iter()
+                .filter_map(|&x| d.observe(Sample { value: SignalValue::Numeric(x), ts: DateTime::UNIX_EPOCH }))
+                .map(|a| (a.status, a.statistic, a.p_value))
+                .collect()
+        };
+        prop_assert_eq!(
+            numbers("kind = \"drift\"\nreference = 100\nwindow = 50"),
+            numbers("kind = \"ks\"\nreference = 100\nwindow = 50")
+        );
+        let names: Vec<String> = cats.iter().enumerate().map(|(i, c)| format!("c{}", if i >= 200 { c / 2 } else { *c })).collect();
+        let categories = |text: &str| -> Vec<(DriftStatus, f64, Option<f64>)> {
+            let mut d = spec(text).build("features.c");
+            names.iter()
+                .filter_map(|c| d.observe(Sample { value: SignalValue::Categorical(c), ts: DateTime::UNIX_EPOCH }))
+                .map(|a| (a.status, a.statistic, a.p_value))
+                .collect()
+        };
+        prop_assert_eq!(
+            categories("kind = \"drift\"\nreference = 100\nwindow = 50"),
+            categories("kind = \"chi_square\"\nreference = 100\nwindow = 50")
+        );
+    }
+
+    /// `drift` with a large reference: the normalised Wasserstein distance,
+    /// drift when it and KS D both reach 0.1, recomputed here naively.
+    #[test]
+    fn drift_with_a_large_reference_needs_the_distance_and_d(
+        xs in prop::collection::vec(-3.0..3.0f64, 60..300),
+        shift in 0.0..1.0f64,
+    ) {
+        let xs: Vec<f64> = xs.iter().enumerate().map(|(i, x)| if i >= 60 { x + shift } else { *x }).collect();
+        let mut d = spec("kind = \"drift\"\nreference = 60\nwindow = 30\nlarge_reference = 50").build("features.x");
+        let got: Vec<(DriftStatus, f64)> = xs
+            .iter()
+            .filter_map(|&x| d.observe(Sample { value: SignalValue::Numeric(x), ts: DateTime::UNIX_EPOCH }))
+            .map(|a| (a.status, a.statistic))
+            .collect();
+        let reference = &xs[..60];
+        let mean = reference.iter().sum::<f64>() / 60.0;
+        let sd = (reference.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 60.0).sqrt();
+        let want: Vec<(DriftStatus, f64, f64)> = xs[60..]
+            .chunks(30)
+            .filter(|w| w.len() == 30)
+            .map(|w| {
+                let distance = monitor_strategies::stats::wasserstein(reference, w) / sd.max(0.001);
+                let ks = ks_2samp(reference, w).statistic;
+                let drift = distance >= 0.1 && ks >= 0.1;
+                (if drift { DriftStatus::Drift } else { DriftStatus::Stable }, distance, ks)
+            })
+            .collect();
+        prop_assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            prop_assert!((g.1 - w.1).abs() < 1e-9, "{:?} vs {:?}", g, w);
+            // The verdict, away from the edges where rounding decides.
+            if (g.1 - 0.1).abs() > 1e-9 && (w.2 - 0.1).abs() > 1e-9 {
+                prop_assert_eq!(g.0, w.0);
+            }
+        }
+    }
+}
