@@ -112,3 +112,17 @@ fn an_immaterial_shift_against_a_large_reference_raises_no_alarm() {
     let gated = [&large[..], &[("kind", json!("ks"))]].concat();
     assert_eq!(drift_findings(&defaults(&gated), stream()), []);
 }
+
+/// The replay defaults name kinds only: every key is at its default, so
+/// the budget measured here is that of any config left at the defaults.
+#[test]
+fn the_replay_defaults_leave_every_key_at_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/monitor-cli/demo/default.toml");
+    let config = Config::load(&path).unwrap();
+    assert!(!config.monitors.is_empty());
+    for m in &config.monitors {
+        let keys: Vec<&String> = m.detector.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["kind"], "{}: {}", m.signal, m.detector);
+        assert_eq!((m.fire_after, m.resolve_after), (1, 1));
+    }
+}
