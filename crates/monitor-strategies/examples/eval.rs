@@ -484,9 +484,10 @@ fn budget() {
         }
         let windows = MILLION_REPS as usize * 200_000 / window;
         println!(
-            "| `features.x` moves by 0.05σ (KS D ≈ 0.02); `drift` with `reference = 50000` and `window = {window}`, {MILLION_REPS} streams of 200 000 records after the reference ({windows} windows) | {} | {} alarms{} |",
+            "| `features.x` moves by 0.05σ (KS D ≈ 0.02); `drift` with `reference = 50000` and `window = {window}`, {MILLION_REPS} streams of 200 000 records after the reference ({windows} windows) | {} | {} alarm{}{} |",
             if window == 10_000 { "no alarm" } else { "(for comparison)" },
             alarms.len(),
+            if alarms.len() == 1 { "" } else { "s" },
             if alarms.is_empty() { String::new() } else { format!(" ({})", alarms.join(", ")) }
         );
     }
