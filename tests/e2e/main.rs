@@ -2,6 +2,7 @@
 //! receiver and a real retrain command.
 #![allow(clippy::unwrap_used)]
 
+mod budget;
 mod docs;
 
 use std::collections::BTreeMap;

@@ -8,7 +8,10 @@
 //!   With `--keep-going` it runs every step and reports all failures at the end.
 //! - `cargo xtask tidy` runs only the architecture invariants (see [`tidy`]).
 //! - `cargo xtask eval` runs every detector over generated streams with known
-//!   change points and prints false alarms, missed changes and detection delay.
+//!   change points and prints false alarms, missed changes and detection
+//!   delay, then the effect-size gates, the alarm budget of the replay
+//!   defaults and the fixed-reference experiment: the tables of
+//!   docs/DETECTORS.md. It builds in release; it takes a few minutes.
 //! - `cargo xtask loadgen [OPTIONS]` posts NDJSON batches to `model-monitor
 //!   serve` over loopback and prints records/s, request latency and RSS (the
 //!   `serve_load` bench of monitor-cli; its options pass through).
@@ -39,8 +42,9 @@ tasks:
   ci [--keep-going]   fmt, clippy, per-crate builds, tests, doctests, docs,
                       invariants; stops at the first failure unless --keep-going
   tidy                the architecture invariants only
-  eval                every detector over streams with known change points:
-                      false alarms, missed changes, detection delay
+  eval                every detector over streams with known change points,
+                      the effect-size gates and the alarm budget: the tables
+                      of docs/DETECTORS.md
   loadgen [OPTIONS]   post NDJSON batches to `model-monitor serve` over loopback:
                       records/s, p99 request latency, RSS (--seconds, --clients,
                       --batch, --models, --max-requests, --replay-records, --config)

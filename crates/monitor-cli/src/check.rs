@@ -14,7 +14,7 @@ use anyhow::Context;
 use model_monitor::observers::builtin_registry;
 use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
 use model_monitor::runtime::{Config, LineSource};
-use model_monitor::signal::{Signal, SignalValue};
+use model_monitor::signal::{Signal, SignalValue, missing_quality_name};
 use model_monitor::source::Source;
 use model_monitor::strategies::MonitorPlan;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +70,10 @@ pub(crate) async fn sample(path: &Path) -> anyhow::Result<Sample> {
                     categorical.insert(s.to_owned());
                 }
             });
+            // Each feature also has its missing-value share.
+            for name in record.features.keys().chain(&record.null_features) {
+                signals.insert(Signal::Quality(missing_quality_name(name)));
+            }
         }
     }
     Ok(sample)
@@ -95,7 +99,12 @@ pub(crate) fn render(
         if let Some(table) = detector.as_object_mut() {
             table.retain(|_, v| !v.is_null());
         }
-        let _ = writeln!(out, "  [{i}] {} on {} ({scope}): {detector}", m.detector.kind(), m.signal);
+        let damping = if (m.fire_after, m.resolve_after) == (1, 1) {
+            String::new()
+        } else {
+            format!(", fire_after {}, resolve_after {}", m.fire_after, m.resolve_after)
+        };
+        let _ = writeln!(out, "  [{i}] {} on {} ({scope}): {detector}{damping}", m.detector.kind(), m.signal);
     }
     let p = &config.policy;
     let _ = writeln!(out, "policy: trigger {}, cooldown {}, min_samples {}", p.trigger, p.cooldown, p.min_samples);
@@ -146,50 +155,89 @@ fn render_unusable(out: &mut String, plan: &MonitorPlan, sample: &Sample) {
     }
 }
 
-/// The alpha each signal is tested at by the p-value monitors, for the
-/// signals of a sample of records, else of the reference files.
+/// The gates of each monitor's alarms: for the p-value tests, the alpha
+/// each signal is tested at (one family per model version, across
+/// monitors) and the effect size it must also reach; for the others, their
+/// effect size. Signals come from a sample of records, else from the
+/// reference files.
 fn render_alphas(out: &mut String, plan: &MonitorPlan, sample: Option<&Sample>) -> anyhow::Result<()> {
-    let tested: Vec<_> =
-        plan.monitors.iter().enumerate().filter(|(_, m)| m.detector.p_value_family().is_some()).collect();
-    if tested.is_empty() {
+    let gated: Vec<_> = plan
+        .monitors
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.detector.p_value_family().is_some() || m.detector.min_effect().is_some())
+        .collect();
+    if gated.is_empty() {
         return Ok(());
     }
-    let _ = writeln!(out, "multiple testing (p-value monitors):");
-    for (i, m) in &tested {
-        let Some((correction, alpha)) = m.detector.p_value_family() else { continue };
-        let example = correction.per_test_alpha(alpha, 10);
-        let correction = format!("{correction:?}").to_lowercase();
-        let _ = writeln!(out, "  [{i}] {} on {}: alpha {alpha}, correction {correction}", m.detector.kind(), m.signal);
-        let mut listed = false;
-        if sample.is_none() {
-            if let Some(names) = m.detector.reference_signals()? {
-                let signals: Vec<Signal> = names.iter().filter_map(|s| s.parse().ok()).collect();
-                let model = m.models.as_ref().and_then(|ms| ms.first()).map_or("", String::as_str);
-                for e in plan.effective_alphas(model, &signals, &[]).iter().filter(|e| e.monitor == *i) {
-                    let _ = writeln!(
-                        out,
-                        "      {}: {:.6} ({} tests, signals of the reference file)",
-                        e.signal, e.per_test, e.tests
-                    );
-                    listed = true;
+    let _ = writeln!(
+        out,
+        "alarm gates (a p-value test's alpha is shared by every p-value test of a model version, across monitors):"
+    );
+    for (i, m) in &gated {
+        let effect = m.detector.min_effect().map(|e| format!(", min_effect {e}")).unwrap_or_default();
+        match m.detector.p_value_family() {
+            Some((correction, alpha)) => {
+                let correction = format!("{correction:?}").to_lowercase();
+                let _ = writeln!(
+                    out,
+                    "  [{i}] {} on {}: alpha {alpha}, correction {correction}{effect}",
+                    m.detector.kind(),
+                    m.signal
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  [{i}] {} on {}: no p-value{effect}", m.detector.kind(), m.signal);
+            }
+        }
+    }
+    // The signals of each model: from the records, else from the files.
+    let mut models: BTreeMap<String, (BTreeSet<Signal>, BTreeSet<Signal>)> = BTreeMap::new();
+    let from_files = sample.is_none();
+    match sample {
+        Some(sample) => models.clone_from(&sample.models),
+        None => {
+            for (_, m) in &gated {
+                let Some(names) = m.detector.reference_signals()? else { continue };
+                let model = m.models.as_ref().and_then(|ms| ms.first()).cloned().unwrap_or_default();
+                let (signals, _) = models.entry(model).or_default();
+                for signal in names.iter().filter_map(|s| s.parse::<Signal>().ok()) {
+                    if let Signal::Feature(f) = &signal {
+                        signals.insert(Signal::Quality(missing_quality_name(f)));
+                    }
+                    signals.insert(signal);
                 }
             }
         }
-        for (model, (signals, categorical)) in sample.map(|s| &s.models).into_iter().flatten() {
-            let signals: Vec<Signal> = signals.iter().cloned().collect();
-            let categorical: Vec<Signal> = categorical.iter().cloned().collect();
-            for e in plan.effective_alphas(model, &signals, &categorical).iter().filter(|e| e.monitor == *i) {
-                let _ = writeln!(out, "      {} {}: {:.6} ({} tests)", clean(model), e.signal, e.per_test, e.tests);
-                listed = true;
-            }
+    }
+    let mut listed = false;
+    for (model, (signals, categorical)) in &models {
+        let signals: Vec<Signal> = signals.iter().cloned().collect();
+        let categorical: Vec<Signal> = categorical.iter().cloned().collect();
+        let alphas = plan.effective_alphas(model, &signals, &categorical);
+        if alphas.is_empty() {
+            continue;
         }
-        if !listed {
+        let whose = if model.is_empty() { "every model".to_owned() } else { format!("model {}", clean(model)) };
+        let source = if from_files { ", signals of the reference files" } else { "" };
+        let _ = writeln!(out, "  {whose}{source}:");
+        for e in &alphas {
+            let effect = e.min_effect.map(|x| format!(", min_effect {x}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "      each matching signal gets a share of {alpha} set by how many signals match \
-                 (with 10: {example:.6}); give --records FILE to list them"
+                "      [{}] {}: {:.6} ({} tests{source}){effect}",
+                e.monitor, e.signal, e.per_test, e.tests
             );
+            listed = true;
         }
+    }
+    if !listed && gated.iter().any(|(_, m)| m.detector.p_value_family().is_some()) {
+        let example = model_monitor::correction::Correction::Bonferroni.per_test_alpha(0.05, 10);
+        let _ = writeln!(
+            out,
+            "      each p-value test gets a share of its alpha set by how many p-value tests its model \
+             version has (with 10 and alpha 0.05: {example:.6}); give --records FILE to list them"
+        );
     }
     Ok(())
 }

@@ -179,6 +179,13 @@ pub(crate) fn render(
             m.signals_dropped
         );
     }
+    if m.late_samples > 0 || m.empty_windows > 0 {
+        let _ = writeln!(
+            out,
+            "Event-time windows: {} samples came after their window had been judged and were dropped; {} windows ended empty",
+            m.late_samples, m.empty_windows
+        );
+    }
     for what in &summary.unfinished {
         let _ = writeln!(out, "Unfinished: {}", clean(what));
     }

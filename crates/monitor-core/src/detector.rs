@@ -54,6 +54,27 @@ pub struct Assessment {
     pub p_value: Option<f64>,
 }
 
+/// The event-time windows a detector closed since it was last asked
+/// ([`Detector::take_closed_windows`]): how many held samples, how many were
+/// empty, and how many samples came too late for their window. The monitor
+/// turns them into the `quality.no_data` signal and its counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedWindows {
+    /// Windows that held at least one sample.
+    pub with_data: u64,
+    /// Windows that ended without a sample.
+    pub empty: u64,
+    /// Samples that arrived after their window had closed, and were dropped.
+    pub late: u64,
+}
+
+impl ClosedWindows {
+    /// Whether no window closed.
+    pub fn is_none(&self) -> bool {
+        self.with_data == 0 && self.empty == 0
+    }
+}
+
 /// How the engine reads a detector's alarms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AlarmMode {
@@ -108,6 +129,33 @@ pub trait Detector: Send + fmt::Debug {
     /// How the engine turns this detector's verdicts into findings.
     fn alarm_mode(&self) -> AlarmMode {
         AlarmMode::Condition
+    }
+
+    /// Event time has reached `now` without a sample of this detector's
+    /// signal. A detector with event-time windows closes those that ended
+    /// before `now` and returns the verdict on the last of them that held
+    /// samples; an empty window gives no verdict. The monitor calls it for
+    /// model versions that have gone quiet, so that their windows close
+    /// anyway. The default does nothing.
+    fn advance(&mut self, now: DateTime<Utc>) -> Option<Assessment> {
+        let _ = now;
+        None
+    }
+
+    /// The event-time windows closed since the last call, by a sample or by
+    /// [`Detector::advance`]. The default, for detectors without event-time
+    /// windows, is none.
+    fn take_closed_windows(&mut self) -> ClosedWindows {
+        ClosedWindows::default()
+    }
+
+    /// Whether this detector's p-values belong to the multiple-test family
+    /// its spec declares ([`DetectorSpec::p_value_family`](crate::detector_spec::DetectorSpec::p_value_family)).
+    /// True by default; a detector that chooses its test per signal (the
+    /// built-in `drift`) says false when it chose a distance, which has no
+    /// p-value.
+    fn in_p_value_family(&self) -> bool {
+        true
     }
 
     /// The detector's learned state (windows, counters, reference samples),

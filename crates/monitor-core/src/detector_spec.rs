@@ -92,6 +92,13 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether its detectors take numbers. A detector of categories only
+    /// (unseen categories) is not set up on a signal whose first value is a
+    /// number, for the same reasons as [`DetectorSpec::accepts_categories`].
+    fn accepts_numbers(&self) -> bool {
+        true
+    }
+
     /// An upper bound of one detector's state, in bytes, whatever the
     /// input: windows, reference samples, categories. The monitor adds it
     /// up against `limits.max_state_bytes`, so that memory stays within
@@ -132,6 +139,22 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
     /// alpha. The monitor then decides each record's p-values of the family
     /// together. `None` (the default) leaves each verdict as it is.
     fn p_value_family(&self) -> Option<(Correction, f64)> {
+        None
+    }
+
+    /// The effect size a verdict must reach, on the test's own scale (KS D,
+    /// Cramér's V, a distance, Cohen's h), besides its p-value: what
+    /// `check-config` prints next to each signal's alpha. `None` (the
+    /// default) when the detector has no such gate.
+    fn min_effect(&self) -> Option<f64> {
+        None
+    }
+
+    /// The span of the detector's windows when they are on event time
+    /// (`window = "1h"`); `None` (the default) for windows counted in
+    /// samples. The monitor closes the windows of quiet model versions at
+    /// this pace, so that a version that stopped sending is noticed.
+    fn time_window(&self) -> Option<std::time::Duration> {
         None
     }
 

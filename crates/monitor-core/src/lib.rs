@@ -3,7 +3,8 @@
 //! `monitor-core` is the bottom layer of model-monitor, a tool that watches
 //! machine-learning models in production. It knows what a record is, how a
 //! record becomes signals (`latency_ms`, `prediction`, `error`,
-//! `features.<name>`, `metrics.<name>`), how windows of those signals are kept
+//! `features.<name>`, `metrics.<name>`, and the derived `quality.<name>`),
+//! how windows of those signals are kept
 //! in bounded memory, and what events come out. It has no async runtime and
 //! no network code.
 //!

@@ -1,7 +1,7 @@
 //! The record: what a model did for one request, as a producer reports it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -92,6 +92,11 @@ pub struct Record {
     /// Input features by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub features: BTreeMap<String, Value>,
+    /// Features given as `null`: named, but without a value. They make no
+    /// sample of `features.<name>`; they count as missing in
+    /// `quality.missing.<name>`, as an absent feature does.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub null_features: BTreeSet<String>,
     /// Quality metrics by name (accuracy, f1_score, drift_score, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
@@ -122,6 +127,7 @@ impl Record {
             prediction: None,
             label: None,
             features: BTreeMap::new(),
+            null_features: BTreeSet::new(),
             metrics: BTreeMap::new(),
         }
     }
@@ -165,6 +171,7 @@ impl Record {
             prediction: None,
             label: None,
             features: BTreeMap::new(),
+            null_features: Default::default(),
             metrics: BTreeMap::new(),
         };
         let mut model = None;
@@ -196,7 +203,7 @@ impl Record {
                 }
                 "prediction" => record.prediction = Some(prediction_value("prediction", value)?),
                 "label" => record.label = Some(prediction_value("label", value)?),
-                "features" => record.features = features(value)?,
+                "features" => (record.features, record.null_features) = features(value)?,
                 "metrics" => record.metrics = metrics(value)?,
                 other => {
                     return Err(RecordError::field(
@@ -252,7 +259,7 @@ impl Record {
                 text(&|| field.to_owned(), v)?;
             }
         }
-        let count = self.features.len() + self.metrics.len();
+        let count = self.features.len() + self.null_features.len() + self.metrics.len();
         if count > MAX_SIGNALS_PER_RECORD {
             return Err(RecordError::field(
                 "features",
@@ -264,6 +271,16 @@ impl Record {
             name("features", n)?;
             // The field's name is only built for an error.
             text(&|| format!("features.{n}"), v)?;
+        }
+        for n in &self.null_features {
+            name("features", n)?;
+            if self.features.contains_key(n) {
+                return Err(RecordError::field(
+                    format!("features.{n}"),
+                    "null",
+                    "is both given and null; give each feature once",
+                ));
+            }
         }
         for n in self.metrics.keys() {
             name("metrics", n)?;
@@ -339,7 +356,11 @@ impl Record {
     }
 
     fn has_signal(&self) -> bool {
-        self.latency_ms.is_some() || self.prediction.is_some() || !self.features.is_empty() || !self.metrics.is_empty()
+        self.latency_ms.is_some()
+            || self.prediction.is_some()
+            || !self.features.is_empty()
+            || !self.null_features.is_empty()
+            || !self.metrics.is_empty()
     }
 
     /// The `error` signal, when both prediction and label are in this record.
@@ -434,18 +455,33 @@ fn prediction_value(field: &str, value: Loose<'_>) -> Result<Value, RecordError>
     }
 }
 
-fn features(value: Loose<'_>) -> Result<BTreeMap<String, Value>, RecordError> {
+/// The features with a value, and the names of those given as null.
+type Features = (BTreeMap<String, Value>, BTreeSet<String>);
+
+fn features(value: Loose<'_>) -> Result<Features, RecordError> {
     let Loose::Object(map) = value else {
         return Err(RecordError::field("features", &value, "must be an object of name: value"));
     };
     let mut out = BTreeMap::new();
+    let mut nulls = BTreeSet::new();
     for (name, v) in map {
         if name.is_empty() {
             return Err(RecordError::field("features", "\"\"", "feature names must be non-empty"));
         }
+        if out.contains_key(&*name) || nulls.contains(&*name) {
+            return Err(RecordError::field(
+                "features",
+                format!("{name:?}"),
+                "this feature appears twice; give each feature once",
+            ));
+        }
         let value = match v {
-            // A missing feature value is common in production and carries no signal.
-            Loose::Null => continue,
+            // A missing value is common in production: no sample, but it
+            // counts in the feature's missing-value share.
+            Loose::Null => {
+                nulls.insert(name.into_owned());
+                continue;
+            }
             // The error's field name is only built for an error.
             Loose::Int(_) | Loose::UInt(_) | Loose::Float(_) => match v.as_f64() {
                 Some(x) if x.is_finite() => Value::Number(x),
@@ -461,16 +497,9 @@ fn features(value: Loose<'_>) -> Result<BTreeMap<String, Value>, RecordError> {
                 ));
             }
         };
-        if out.contains_key(&*name) {
-            return Err(RecordError::field(
-                "features",
-                format!("{name:?}"),
-                "this feature appears twice; give each feature once",
-            ));
-        }
         out.insert(name.into_owned(), value);
     }
-    Ok(out)
+    Ok((out, nulls))
 }
 
 fn metrics(value: Loose<'_>) -> Result<BTreeMap<String, f64>, RecordError> {
@@ -784,6 +813,23 @@ mod tests {
         );
         assert!(err("[1, 2]").contains("expected a JSON object, got an array"));
         assert!(err(r#"{"model": "m", "ts": "yesterday", "latency_ms": 1}"#).contains("field `ts`"));
+    }
+
+    #[test]
+    fn null_features_are_kept_by_name() {
+        let r =
+            parse(r#"{"model": "m", "features": {"amount": null, "country": "DE"}}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.null_features.iter().collect::<Vec<_>>(), ["amount"]);
+        let mut names = Vec::new();
+        r.for_each_signal(|s, _| names.push(s.to_string()));
+        assert_eq!(names, ["features.country"], "a null makes no sample");
+        // A record of nulls only still says something: which features are missing.
+        assert!(parse(r#"{"model": "m", "features": {"amount": null}}"#).is_ok());
+        assert!(err(r#"{"model": "m", "features": {"a": null, "a": 1}}"#).contains("appears twice"));
+        let mut both = Record::new("m", now());
+        both.features.insert("a".into(), Value::Number(1.0));
+        both.null_features.insert("a".into());
+        assert!(both.validate().unwrap_err().to_string().contains("is both given and null"));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The name of a signal, owned.
 ///
-/// Written as `latency_ms`, `prediction`, `error`, `features.<name>` or
-/// `metrics.<name>` in config and output.
+/// Written as `latency_ms`, `prediction`, `error`, `features.<name>`,
+/// `metrics.<name>` or `quality.<name>` in config and output.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
     /// The request latency in milliseconds.
@@ -21,6 +21,12 @@ pub enum Signal {
     Feature(String),
     /// A quality metric reported by the producer, `metrics.<name>`.
     Metric(String),
+    /// A data-quality signal the monitor derives from the records of a model
+    /// version, `quality.<name>`: `quality.missing.<feature>` (1.0 when a
+    /// record lacks the feature or gives it as null, else 0.0) and
+    /// `quality.no_data` (the empty event-time windows a version's detectors
+    /// closed).
+    Quality(String),
 }
 
 impl Signal {
@@ -32,6 +38,7 @@ impl Signal {
             Self::Error => SignalRef::Error,
             Self::Feature(n) => SignalRef::Feature(n),
             Self::Metric(n) => SignalRef::Metric(n),
+            Self::Quality(n) => SignalRef::Quality(n),
         }
     }
 }
@@ -49,6 +56,8 @@ pub enum SignalRef<'a> {
     Feature(&'a str),
     /// `metrics.<name>`
     Metric(&'a str),
+    /// `quality.<name>`
+    Quality(&'a str),
 }
 
 impl SignalRef<'_> {
@@ -60,6 +69,7 @@ impl SignalRef<'_> {
             Self::Error => Signal::Error,
             Self::Feature(n) => Signal::Feature(n.to_owned()),
             Self::Metric(n) => Signal::Metric(n.to_owned()),
+            Self::Quality(n) => Signal::Quality(n.to_owned()),
         }
     }
 }
@@ -72,6 +82,7 @@ impl fmt::Display for SignalRef<'_> {
             Self::Error => f.write_str("error"),
             Self::Feature(n) => write!(f, "features.{n}"),
             Self::Metric(n) => write!(f, "metrics.{n}"),
+            Self::Quality(n) => write!(f, "quality.{n}"),
         }
     }
 }
@@ -82,9 +93,24 @@ impl fmt::Display for Signal {
     }
 }
 
+/// The name, after `quality.`, of the signal of a feature's missing values:
+/// `missing.<feature>` (so the signal is `quality.missing.<feature>`).
+pub fn missing_quality_name(feature: &str) -> String {
+    format!("{MISSING_PREFIX}{feature}")
+}
+
+/// The prefix of [`missing_quality_name`].
+pub const MISSING_PREFIX: &str = "missing.";
+
+/// The name, after `quality.`, of a model version's empty-window signal
+/// (`quality.no_data`).
+pub const NO_DATA: &str = "no_data";
+
 /// The error of parsing a signal name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signal `{0}`: expected latency_ms, prediction, error, features.<name> or metrics.<name>")]
+#[error(
+    "unknown signal `{0}`: expected latency_ms, prediction, error, features.<name>, metrics.<name> or quality.<name>"
+)]
 pub struct UnknownSignal(pub String);
 
 impl FromStr for Signal {
@@ -100,6 +126,8 @@ impl FromStr for Signal {
                     Ok(Self::Feature(name.to_owned()))
                 } else if let Some(name) = s.strip_prefix("metrics.").filter(|n| !n.is_empty()) {
                     Ok(Self::Metric(name.to_owned()))
+                } else if let Some(name) = s.strip_prefix("quality.").filter(|n| !n.is_empty()) {
+                    Ok(Self::Quality(name.to_owned()))
                 } else {
                     Err(UnknownSignal(s.to_owned()))
                 }
@@ -154,7 +182,9 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in ["latency_ms", "prediction", "error", "features.amount", "metrics.f1_score"] {
+        for name in
+            ["latency_ms", "prediction", "error", "features.amount", "metrics.f1_score", "quality.missing.amount"]
+        {
             let signal: Signal = name.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(signal.to_string(), name);
             assert_eq!(signal.as_ref().to_owned(), signal);
@@ -163,7 +193,7 @@ mod tests {
 
     #[test]
     fn unknown_names_are_rejected() {
-        for name in ["latency", "features.", "metrics", ""] {
+        for name in ["latency", "features.", "metrics", "quality.", ""] {
             assert!(name.parse::<Signal>().is_err(), "{name}");
         }
     }

@@ -167,6 +167,62 @@ fn insert_monotone(deque: &mut VecDeque<(u64, f64)>, at: u64, x: f64, superseded
     deque.append(&mut later);
 }
 
+/// An exponentially weighted moving average, z = alpha·x + (1 − alpha)·z,
+/// starting at the first sample: pandas' `ewm(alpha=..., adjust=False).mean()`.
+///
+/// ```
+/// use monitor_core::stats::Ewma;
+///
+/// let mut z = Ewma::new(0.5);
+/// for x in [1.0, 3.0, 3.0] {
+///     z.add(x);
+/// }
+/// assert_eq!(z.value(), Some(2.5));
+/// // A half-life of h samples: a sample's weight halves every h samples.
+/// assert!((Ewma::from_half_life(1.0).alpha() - 0.5).abs() < 1e-15);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ewma {
+    alpha: f64,
+    value: Option<f64>,
+}
+
+impl Ewma {
+    /// An average that weighs the newest sample `alpha`, in (0, 1].
+    pub const fn new(alpha: f64) -> Self {
+        Self { alpha, value: None }
+    }
+
+    /// An average whose weights halve every `half_life` samples:
+    /// alpha = 1 − exp(−ln 2 / half_life), as pandas' `halflife`.
+    pub fn from_half_life(half_life: f64) -> Self {
+        Self::new(1.0 - (-std::f64::consts::LN_2 / half_life).exp())
+    }
+
+    /// The weight of the newest sample.
+    pub const fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// Adds `x`.
+    pub fn add(&mut self, x: f64) {
+        self.value = Some(match self.value {
+            None => x,
+            Some(z) => self.alpha.mul_add(x - z, z),
+        });
+    }
+
+    /// The average, or `None` before the first sample.
+    pub const fn value(&self) -> Option<f64> {
+        self.value
+    }
+
+    /// Forgets every sample.
+    pub fn clear(&mut self) {
+        self.value = None;
+    }
+}
+
 /// The exact quantile of `values` by the nearest-rank rule used across
 /// model-monitor: the element at rank `floor(q * (n - 1))` of the sorted values.
 /// Reorders `values`. `None` when empty or `q` is outside `[0, 1]`.

@@ -38,11 +38,17 @@ pub enum Statistic {
     P99,
     /// The number of samples.
     Count,
+    /// The exponentially weighted moving average of every sample so far,
+    /// newest weighted `alpha` (`threshold` and `adaptive_threshold` keep
+    /// it, see [`Ewma`](crate::stats::Ewma)); not a statistic of the
+    /// window's samples, so the windows here answer `None` for it.
+    Ewma,
 }
 
 impl Statistic {
     /// Every statistic, in config spelling.
-    pub const NAMES: &'static [&'static str] = &["mean", "min", "max", "std_dev", "p50", "p90", "p95", "p99", "count"];
+    pub const NAMES: &'static [&'static str] =
+        &["mean", "min", "max", "std_dev", "p50", "p90", "p95", "p99", "count", "ewma"];
 
     /// The quantile this statistic stands for, if it is one.
     pub fn quantile(self) -> Option<f64> {
@@ -67,6 +73,7 @@ impl Statistic {
             Self::P95 => "p95",
             Self::P99 => "p99",
             Self::Count => "count",
+            Self::Ewma => "ewma",
         }
     }
 }
@@ -179,6 +186,7 @@ impl Buffer {
             Statistic::Max => self.extrema.max(),
             Statistic::StdDev => self.moments.std_dev(),
             Statistic::Count => Some(self.values.len() as f64),
+            Statistic::Ewma => None,
             q => q.quantile().and_then(|q| self.quantile(q)),
         }
     }
@@ -233,7 +241,8 @@ macro_rules! window_accessors {
         }
 
         /// Any [`Statistic`] of the window, or `None` when empty (except
-        /// [`Statistic::Count`], which is then 0).
+        /// [`Statistic::Count`], which is then 0). [`Statistic::Ewma`] is
+        /// not one of the window's: `None`.
         pub fn statistic(&self, stat: Statistic) -> Option<f64> {
             self.buf.statistic(stat)
         }

@@ -79,6 +79,18 @@ pub struct MonitorConfig {
     /// Only these models; every model when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
+    /// Flap damping: consecutive windows in drift (or warning) before a
+    /// finding fires (default 1, at most 10000). Condition detectors only.
+    #[serde(default = "one")]
+    pub fire_after: u32,
+    /// Flap damping: consecutive clear windows before an open finding
+    /// resolves (default 1, at most 10000).
+    #[serde(default = "one")]
+    pub resolve_after: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `[models.<name>]`: what one model does differently.
@@ -226,6 +238,15 @@ impl Config {
             if m.models.as_ref().is_some_and(Vec::is_empty) {
                 return Err(Error::config(format!("monitors[{i}].models"), "must name at least one model when given"));
             }
+            let max = monitor_strategies::monitor::MAX_DAMPING;
+            for (key, v) in [("fire_after", m.fire_after), ("resolve_after", m.resolve_after)] {
+                if !(1..=max).contains(&v) {
+                    return Err(Error::config(
+                        format!("monitors[{i}].{key}"),
+                        format!("must be between 1 and {max} windows (got {v})"),
+                    ));
+                }
+            }
         }
         self.plan_with(Vec::new()).validate()?;
         self.engine.validate()?;
@@ -244,7 +265,13 @@ impl Config {
             .enumerate()
             .map(|(i, m)| {
                 let detector = ctx.detectors.build(&format!("monitors[{i}].detector"), &m.detector, ctx)?;
-                Ok(MonitorSpec { signal: m.signal.clone(), detector, models: m.models.clone() })
+                Ok(MonitorSpec {
+                    signal: m.signal.clone(),
+                    detector,
+                    models: m.models.clone(),
+                    fire_after: m.fire_after,
+                    resolve_after: m.resolve_after,
+                })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let plan = self.plan_with(monitors);
@@ -396,9 +423,14 @@ format = "json"
         );
         assert!(e.starts_with("config error at `monitors[0].detector.windw`: unknown field `windw`"), "{e}");
         let e = plan_err(
-            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = \"5m\" }\n",
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = true }\n",
         );
         assert!(e.starts_with("config error at `monitors[0].detector.window`: invalid type"), "{e}");
+        assert!(e.contains("a number of samples (1000) or a span of event time"), "{e}");
+        let e = plan_err(
+            "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"threshold\", max = 1.0, window = \"soon\" }\n",
+        );
+        assert!(e.starts_with("config error at `monitors[0].detector.window`: invalid duration `soon`"), "{e}");
         let e = plan_err(
             "[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"adwin\" }\n\n[[monitors]]\nsignal = \"latency_ms\"\ndetector = { kind = \"magic\" }\n",
         );
@@ -406,6 +438,24 @@ format = "json"
         assert!(e.contains("known kinds: adaptive_threshold, adwin, chi_square"), "{e}");
         let e = plan_err("[[monitors]]\nsignal = \"latency_ms\"\ndetector = { window = 3 }\n");
         assert_eq!(e, "config error at `monitors[0].detector.kind`: is required");
+    }
+
+    #[test]
+    fn flap_damping_is_bounded_and_named() {
+        let text = |key: &str, v: u32| {
+            format!(
+                "[[monitors]]\nsignal = \"latency_ms\"\n{key} = {v}\ndetector = {{ kind = \"threshold\", max = 1.0 }}\n"
+            )
+        };
+        assert_eq!(
+            err(&text("fire_after", 0)),
+            "config error at `monitors[0].fire_after`: must be between 1 and 10000 windows (got 0)"
+        );
+        assert!(err(&text("resolve_after", 10_001)).starts_with("config error at `monitors[0].resolve_after`"));
+        let plan = Config::from_toml(&text("fire_after", 3))
+            .and_then(|c| c.plan(&builtins()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((plan.monitors[0].fire_after, plan.monitors[0].resolve_after), (3, 1));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! `monitor_core`'s `DetectorSpec`; [`builtin_detectors`], the registry
 //! through which config names them by kind (put it in
 //! `BuildContext::detectors`, next to kinds of your own); the two-sample
-//! statistics behind them ([`stats`], SciPy-compatible); generators of test
-//! streams ([`synth`]); the retrain policies ([`policy`]); and [`Monitor`],
-//! which keeps one detector per (model, version, signal), turns their
-//! verdicts into `finding` and `recovered` events, and asks for retraining
-//! when a model's policy says so. It is synchronous and has no async
+//! statistics and effect sizes behind them ([`stats`], SciPy-compatible);
+//! generators of test streams ([`synth`]); the retrain policies
+//! ([`policy`]); and [`Monitor`], which keeps one detector per (model,
+//! version, signal), derives the data-quality signals (`quality.*`), decides
+//! the p-values of a model version as one family, turns verdicts into
+//! `finding` and `recovered` events (with flap damping), and asks for
+//! retraining when a model's policy says so. It is synchronous and has no async
 //! runtime, so a Rust inference service can embed it directly with
 //! `monitor-core`.
 //!
@@ -25,7 +27,7 @@
 //! use monitor_core::window::Statistic;
 //!
 //! // "p99 latency above 250 ms over tumbling windows of 50 requests"
-//! let sla = ThresholdConfig { statistic: Statistic::P99, window: 50, max: Some(250.0), ..Default::default() };
+//! let sla = ThresholdConfig { statistic: Statistic::P99, window: 50.into(), max: Some(250.0), ..Default::default() };
 //! let plan = MonitorPlan {
 //!     monitors: vec![MonitorSpec::new("latency_ms", sla)?],
 //!     ..Default::default()

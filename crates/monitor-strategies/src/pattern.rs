@@ -7,6 +7,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Which signals a monitor applies to: `metrics.accuracy`, `features.*`,
 /// `*` (every signal). `*` matches any run of characters, `.` included.
+///
+/// The `quality.*` signals that the monitor derives (missing values, empty
+/// windows) are matched only by patterns that name them, starting with
+/// `quality.`: `*` or `*.amount` leave them out, so that a monitor written
+/// for the signals of the records does not also test the derived ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SignalPattern {
     text: String,
@@ -14,7 +19,8 @@ pub struct SignalPattern {
 
 impl SignalPattern {
     /// A pattern from its text. Only names that could match a signal are
-    /// accepted: `latency_ms`, `prediction`, `error`, `features.…`, `metrics.…`, or globs.
+    /// accepted: `latency_ms`, `prediction`, `error`, `features.…`, `metrics.…`,
+    /// `quality.…`, or globs.
     pub fn new(text: impl Into<String>) -> Result<Self, String> {
         let text = text.into();
         if text.is_empty() {
@@ -44,6 +50,12 @@ impl SignalPattern {
             SignalRef::Error => ("", "error"),
             SignalRef::Feature(n) => ("features.", n),
             SignalRef::Metric(n) => ("metrics.", n),
+            SignalRef::Quality(n) => {
+                if !self.text.starts_with("quality.") {
+                    return false;
+                }
+                ("quality.", n)
+            }
         };
         glob_match(self.text.as_bytes(), prefix.as_bytes(), name.as_bytes())
     }
@@ -110,6 +122,16 @@ mod tests {
         assert!(!pattern("metrics.*_score").matches(SignalRef::Metric("accuracy")));
         assert!(pattern("latency_ms").matches(SignalRef::LatencyMs));
         assert!(!pattern("latency_ms").matches(SignalRef::Error));
+    }
+
+    #[test]
+    fn derived_signals_are_matched_only_by_name() {
+        assert!(pattern("quality.missing.*").matches(SignalRef::Quality("missing.amount")));
+        assert!(pattern("quality.*").matches(SignalRef::Quality("no_data")));
+        assert!(pattern("quality.no_data").matches(SignalRef::Quality("no_data")));
+        assert!(!pattern("*").matches(SignalRef::Quality("no_data")));
+        assert!(!pattern("*.amount").matches(SignalRef::Quality("missing.amount")));
+        assert!(!pattern("quality.missing.*").matches(SignalRef::Feature("amount")));
     }
 
     #[test]

@@ -37,19 +37,21 @@ use monitor_core::Error;
 use monitor_core::detector::DriftStatus;
 use monitor_core::event::Finding;
 use monitor_core::labels::{LabelJoiner, LabelJoinerState};
-use monitor_core::signal::{Signal, SignalRef};
+use monitor_core::signal::{Signal, SignalRef, missing_quality_name};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::monitor::{
-    HashMap, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES, Versions, series_bytes,
+    Accepts, EventClock, HashMap, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES,
+    Versions, expected_bytes, series_bytes,
 };
 use crate::policy::PolicyState;
 
 /// The `format` of a monitor snapshot.
 pub const SNAPSHOT_FORMAT: &str = "model-monitor/monitor-snapshot";
-/// The snapshot format version this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format version this build writes and reads (2: detectors
+/// with event-time windows, flap damping, quality signals).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// The saved state of a [`Monitor`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,9 @@ pub struct MonitorSnapshot {
     pub stats: MonitorStats,
     /// Records accepted, the clock of least-recently-seen eviction.
     pub tick: u64,
+    /// Event time: what closes the windows of quiet model versions.
+    #[serde(default)]
+    pub clock: EventClock,
     /// Predictions waiting for their labels.
     pub labels: LabelJoinerState,
     /// Every model version, in the order they are queued for eviction.
@@ -88,6 +93,10 @@ pub struct VersionSnapshot {
     pub queued: u64,
     /// Every signal seen, with its detectors.
     pub signals: Vec<SeriesSnapshot>,
+    /// The features whose missing values are watched, in the order they
+    /// were first seen.
+    #[serde(default)]
+    pub expected: Vec<String>,
 }
 
 /// The detectors of one signal of a model version.
@@ -114,6 +123,9 @@ pub struct DetectorSnapshot {
     pub status: DriftStatus,
     /// The finding it has open, if any.
     pub open: Option<Finding>,
+    /// Consecutive verdicts against its status, towards flap damping.
+    #[serde(default)]
+    pub streak: u32,
     /// The detector's own state ([`monitor_core::detector::Detector::save_state`]).
     pub state: Json,
 }
@@ -170,6 +182,8 @@ fn monitors_of(plan: &MonitorPlan) -> Result<Vec<Json>, Error> {
                 "kind": m.detector.kind(),
                 "detector": m.detector.params(),
                 "models": m.models,
+                "fire_after": m.fire_after,
+                "resolve_after": m.resolve_after,
             })
         })
         .collect())
@@ -193,6 +207,7 @@ impl Monitor {
                 last_seen: state.last_seen,
                 queued: *queued,
                 signals: save_series(state, &path)?,
+                expected: state.expected.iter().map(|(f, _)| f.clone()).collect(),
             });
         }
         Ok(MonitorSnapshot {
@@ -201,6 +216,7 @@ impl Monitor {
             monitors: monitors_of(&self.plan)?,
             stats: self.stats,
             tick: self.tick,
+            clock: self.clock.clone(),
             labels: self.labels.state(),
             models,
         })
@@ -267,6 +283,7 @@ impl Monitor {
                 .map_err(|e| Error::snapshot("labels", e))?;
         monitor.stats = snapshot.stats;
         monitor.tick = snapshot.tick;
+        monitor.clock.restore(snapshot.clock);
         Ok(monitor)
     }
 }
@@ -312,6 +329,7 @@ fn save_series(state: &ModelState, path: &str) -> Result<Vec<SeriesSnapshot>, Er
                         kind: inst.detector.kind().to_owned(),
                         status: inst.status,
                         open: inst.open.clone(),
+                        streak: inst.streak,
                         state,
                     })
                 })
@@ -332,10 +350,24 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             ),
         ));
     }
+    if saved.expected.len() > plan.limits.max_signals_per_model {
+        return Err(Error::snapshot(
+            format!("{path}.expected"),
+            format!(
+                "{} features saved, more than limits.max_signals_per_model = {}",
+                saved.expected.len(),
+                plan.limits.max_signals_per_model
+            ),
+        ));
+    }
     let mut state = ModelState {
         policy: saved.policy.clone(),
         last_seen: saved.last_seen,
-        bytes: VERSION_BYTES + saved.model.len() + saved.version.len(),
+        bytes: VERSION_BYTES
+            + saved.model.len()
+            + saved.version.len()
+            + saved.expected.iter().map(|f| expected_bytes(f)).sum::<usize>(),
+        expected: saved.expected.iter().map(|f| (f.clone(), missing_quality_name(f))).collect(),
         ..ModelState::default()
     };
     for (j, series) in saved.signals.iter().enumerate() {
@@ -346,7 +378,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             .iter()
             .enumerate()
             .filter(|(_, m)| m.applies_to(&saved.model) && m.signal.matches(sig))
-            .filter(|(_, m)| !series.categorical || m.detector.accepts_categories())
+            .filter(|(_, m)| m.detector.accepts(series.categorical))
             .map(|(i, _)| i)
             .collect();
         let got: Vec<usize> = series.detectors.iter().map(|d| d.monitor).collect();
@@ -381,6 +413,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
                 status: d.status,
                 open: d.open.clone(),
                 last: None,
+                streak: d.streak,
             });
         }
         state.instances += instances.len();
@@ -395,6 +428,7 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             SignalRef::Error => state.error.replace(series).is_some(),
             SignalRef::Feature(n) => state.features.insert(n.to_owned(), series).is_some(),
             SignalRef::Metric(n) => state.metrics.insert(n.to_owned(), series).is_some(),
+            SignalRef::Quality(n) => state.quality.insert(n.to_owned(), series).is_some(),
         };
         if duplicate {
             return Err(Error::snapshot(path, format!("signal `{}` is saved twice", signal_name)));

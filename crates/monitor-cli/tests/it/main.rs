@@ -168,6 +168,73 @@ fn check_config_prints_the_alpha_of_each_feature() {
     assert!(text(&out.stderr).contains("monitors[0].detector.reference_file"), "{}", text(&out.stderr));
 }
 
+/// The default monitors report data-quality findings like any other: a
+/// feature that goes missing in a fifth of the records, and one that turns
+/// from numbers to strings.
+#[test]
+fn replay_defaults_report_data_quality_findings() {
+    let mut log = String::new();
+    for i in 0..13_000u32 {
+        let ts = format!("2026-11-23T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60);
+        let amount = if i >= 12_000 && i % 5 == 0 { "null".to_owned() } else { format!("{}", i % 97) };
+        let code = if i >= 12_000 && i % 2 == 0 { format!("\"{}\"", i % 7) } else { format!("{}", i % 7) };
+        log += &format!(
+            "{{\"model\":\"m\",\"ts\":\"{ts}\",\"latency_ms\":{},\"features\":{{\"amount\":{amount},\"code\":{code}}}}}\n",
+            10 + i % 13
+        );
+    }
+    let out = run_with_stdin(
+        {
+            let mut cmd = bin();
+            cmd.arg("replay");
+            cmd
+        },
+        &log,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("line  13000  drift     quality.missing.amount by missing: 20%"), "{stdout}");
+    assert!(stdout.contains("drift     features.code by type_change: 50%"), "{stdout}");
+}
+
+/// One family per model version: a KS on every feature and a missing-value
+/// test of each, six tests, each held to alpha / 6, with its effect size.
+#[test]
+fn check_config_shares_alpha_across_monitors_and_prints_min_effect() {
+    let dir = scratch("family");
+    std::fs::write(
+        dir.path().join("records.ndjson"),
+        "{\"model\":\"m\",\"features\":{\"a\":1,\"b\":2,\"c\":\"x\"}}\n{\"model\":\"m\",\"latency_ms\":3}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("monitor.toml"),
+        "[[monitors]]\nsignal = \"features.*\"\ndetector = { kind = \"ks\", min_effect = 0.15 }\n\n\
+         [[monitors]]\nsignal = \"quality.missing.*\"\nfire_after = 2\ndetector = { kind = \"missing\" }\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("check-config")
+        .arg(dir.path().join("monitor.toml"))
+        .arg("--records")
+        .arg(dir.path().join("records.ndjson"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("[0] ks on features.*: alpha 0.05, correction bonferroni, min_effect 0.15"), "{stdout}");
+    assert!(stdout.contains("fire_after 2, resolve_after 1"), "{stdout}");
+    // KS on a and b (c is categorical), and the missing values of a, b, c.
+    for line in [
+        "[0] features.a: 0.010000 (5 tests), min_effect 0.15",
+        "[0] features.b: 0.010000 (5 tests), min_effect 0.15",
+        "[1] quality.missing.c: 0.010000 (5 tests), min_effect 0.2",
+    ] {
+        assert!(stdout.contains(line), "{line} not in {stdout}");
+    }
+    assert!(!stdout.contains("[0] features.c"), "{stdout}");
+}
+
 /// `tail -f log | model-monitor replay --format json`: the finding of a
 /// line is printed while the input is still open, before any more arrives.
 #[test]
@@ -339,7 +406,7 @@ fn check_config_samples_records_safely_and_warns_of_unusable_monitors() {
     assert!(stdout.contains("records: 2 lines of the sample were not records and were skipped"), "{stdout}");
     assert!(stdout.contains("warning: [0] ks takes numbers, but features.country of m is categorical"), "{stdout}");
     // Two numeric features share alpha 0.05: 0.025 each, not 0.05 / 3.
-    assert!(stdout.contains("m features.amount: 0.025000 (2 tests)"), "{stdout}");
+    assert!(stdout.contains("[0] features.amount: 0.025000 (2 tests), min_effect 0.1"), "{stdout}");
     assert!(!stdout.contains("features.country: 0."), "{stdout}");
 }
 

@@ -1,8 +1,8 @@
-//! `Moments` and `Extrema` against naive recomputation.
+//! `Moments`, `Extrema` and `Ewma` against naive recomputation.
 
 use std::collections::VecDeque;
 
-use monitor_core::stats::{Extrema, Moments, exact_quantile};
+use monitor_core::stats::{Ewma, Extrema, Moments, exact_quantile};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -77,6 +77,29 @@ proptest! {
         }
         extrema.push_back(1.0);
         prop_assert_eq!((extrema.min(), extrema.max()), (Some(1.0), Some(1.0)));
+    }
+
+    #[test]
+    fn ewma_is_the_weighted_sum_of_its_samples(values in prop::collection::vec(-1e3..1e3f64, 1..200), alpha in 0.001..=1.0f64) {
+        // z_n = (1 - a)^n x_0 + sum_{i=1..n} a (1 - a)^(n - i) x_i, pandas' adjust=False.
+        let mut z = Ewma::new(alpha);
+        prop_assert_eq!(z.value(), None);
+        for (n, &x) in values.iter().enumerate() {
+            z.add(x);
+            let mut want = (1.0 - alpha).powi(n as i32) * values[0];
+            for (i, &xi) in values.iter().enumerate().take(n + 1).skip(1) {
+                want += alpha * (1.0 - alpha).powi((n - i) as i32) * xi;
+            }
+            assert_close("ewma", z.value(), Some(want), 1e-9 * 1e3)?;
+        }
+    }
+
+    #[test]
+    fn ewma_half_life_halves_the_weight(h in 0.5..1e4f64) {
+        let a = Ewma::from_half_life(h).alpha();
+        prop_assert!((0.0..=1.0).contains(&a));
+        // (1 - a)^h = 1/2.
+        prop_assert!(((1.0 - a).powf(h) - 0.5).abs() < 1e-9);
     }
 
     #[test]

@@ -6,11 +6,11 @@ use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
 use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::registry::BuildContext;
 use monitor_core::stats::Moments;
-use monitor_core::window::{SlidingWindow, Statistic};
+use monitor_core::window::Statistic;
 use serde::{Deserialize, Serialize};
 
-use super::cadence::{Cadence, validate_window};
 use super::reference::{ReferenceFile, file_spec};
+use super::window::{WindowSize, Windowed, ewma_of, validate_ewma, validate_window};
 use super::{Direction, check_positive, fmt_num};
 
 /// Config of [`AdaptiveThreshold`]:
@@ -21,16 +21,21 @@ pub struct AdaptiveThresholdConfig {
     /// The statistic of each window (default `mean`).
     #[serde(default = "default_statistic")]
     pub statistic: Statistic,
-    /// Window size in samples (default 100).
+    /// Window size: samples (default 100) or a span of event time (`"1h"`).
     #[serde(default = "default_window")]
-    pub window: usize,
-    /// Evaluate every `step` samples; absent means tumbling.
+    pub window: WindowSize,
+    /// Evaluate every `step` samples; absent means tumbling. Count windows only.
     #[serde(default)]
     pub step: Option<usize>,
     /// Samples of each model version that form the reference, cut into
-    /// tumbling windows (default 10 windows; at least 2 windows).
+    /// tumbling windows (default 10 windows; at least 2 windows). Count
+    /// windows only: give `reference_windows` for event-time windows.
     #[serde(default)]
     pub reference: Option<usize>,
+    /// The number of windows that form the reference band, instead of
+    /// `reference` (default 10, at least 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_windows: Option<usize>,
     /// A file of NDJSON records whose samples, in file order, are the reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_file: Option<ReferenceFile>,
@@ -43,13 +48,20 @@ pub struct AdaptiveThresholdConfig {
     /// Which side of the band counts (default both).
     #[serde(default)]
     pub direction: Direction,
+    /// For `statistic = "ewma"`: the weight of the newest sample, in (0, 1]
+    /// (default 2 / (window + 1)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// For `statistic = "ewma"`: the half-life in samples, instead of `alpha`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_life: Option<f64>,
 }
 
 fn default_statistic() -> Statistic {
     Statistic::Mean
 }
-fn default_window() -> usize {
-    100
+fn default_window() -> WindowSize {
+    WindowSize::Samples(100)
 }
 fn default_k() -> f64 {
     3.0
@@ -59,13 +71,16 @@ impl Default for AdaptiveThresholdConfig {
     fn default() -> Self {
         Self {
             statistic: Statistic::Mean,
-            window: 100,
+            window: default_window(),
             step: None,
             reference: None,
+            reference_windows: None,
             reference_file: None,
             k: 3.0,
             warning_k: None,
             direction: Direction::Both,
+            alpha: None,
+            half_life: None,
         }
     }
 }
@@ -80,20 +95,55 @@ impl DetectorSpec for AdaptiveThresholdConfig {
     }
 
     fn state_bytes(&self) -> usize {
-        16 * self.window + 1024
+        // Two windows (the reference's, tumbling, and the one under test),
+        // each with its samples twice and a sketch at most.
+        2 * (16 * self.window.samples_or(0) + 32 * 1024) + 2048
+    }
+
+    fn time_window(&self) -> Option<std::time::Duration> {
+        self.window.time().map(|d| d.as_std())
     }
 
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
+        validate_ewma(self.statistic, self.alpha, self.half_life)?;
         if let Some(r) = self.reference {
+            let Some(window) = self.window.samples() else {
+                return Err(Error::config(
+                    "reference",
+                    "is a number of samples: with an event-time window, give `reference_windows`",
+                ));
+            };
+            if self.reference_windows.is_some() {
+                return Err(Error::config("reference_windows", "give `reference` or `reference_windows`, not both"));
+            }
             if r > super::MAX_WINDOW {
                 return Err(Error::config("reference", format!("must be at most {} (got {r})", super::MAX_WINDOW)));
             }
-            if r < 2 * self.window {
+            if r < 2 * window {
                 return Err(Error::config(
                     "reference",
-                    format!("must hold at least two windows ({}) to estimate a spread (got {r})", 2 * self.window),
+                    format!("must hold at least two windows ({}) to estimate a spread (got {r})", 2 * window),
                 ));
+            }
+        }
+        if let Some(k) = self.reference_windows {
+            if !(2..=MAX_REFERENCE_WINDOWS).contains(&k) {
+                return Err(Error::config(
+                    "reference_windows",
+                    format!("must be between 2 and {MAX_REFERENCE_WINDOWS} (got {k})"),
+                ));
+            }
+            if let Some(n) = self.window.samples() {
+                if n.saturating_mul(k) > super::MAX_WINDOW {
+                    return Err(Error::config(
+                        "reference_windows",
+                        format!(
+                            "makes a reference of more than {} samples (got {k} windows of {n})",
+                            super::MAX_WINDOW
+                        ),
+                    ));
+                }
             }
         }
         check_positive("k", self.k)?;
@@ -126,36 +176,46 @@ impl DetectorSpec for AdaptiveThresholdConfig {
     }
 }
 
+/// The largest `reference_windows`.
+pub const MAX_REFERENCE_WINDOWS: usize = 100_000;
+
 impl AdaptiveThresholdConfig {
-    fn reference_size(&self) -> usize {
-        self.reference.unwrap_or(10 * self.window)
+    /// Windows in the reference band.
+    fn reference_windows(&self) -> usize {
+        match (self.reference, self.window.samples()) {
+            (Some(r), Some(n)) => r / n.max(1),
+            _ => self.reference_windows.unwrap_or(10),
+        }
     }
 }
 
 /// Learns what a windowed statistic normally looks like and flags windows
 /// outside the reference mean ± k·σ of that statistic: "p99 latency above
 /// its usual range" without picking a number. The reference is the first
-/// `reference` samples (in tumbling windows), or a reference file.
+/// windows of the model version (tumbling), or a reference file.
 ///
-/// Memory: the window plus O(1) for the reference.
+/// Memory: two windows plus O(1) for the reference.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdaptiveThreshold {
     config: AdaptiveThresholdConfig,
     /// Statistics of the reference's windows.
     band: Moments,
-    /// Samples taken into the reference so far.
-    taken: usize,
     done: bool,
-    window: SlidingWindow,
-    cadence: Cadence,
+    /// The reference's windows: tumbling, whatever the step.
+    learning: Windowed,
+    window: Windowed,
 }
 
 impl AdaptiveThreshold {
     /// A detector from a validated config.
     pub fn new(config: AdaptiveThresholdConfig) -> Self {
-        let window = SlidingWindow::new(config.window);
-        let cadence = Cadence::new(config.window, config.step);
-        Self { config, band: Moments::new(), taken: 0, done: false, window, cadence }
+        let ewma = ewma_of(config.statistic, config.alpha, config.half_life, config.window);
+        let learning = Windowed::new(config.window, None, config.statistic, false, ewma);
+        let n = config.window.samples_or(0);
+        let step = config.step.unwrap_or(n);
+        let sketch = config.statistic.quantile().is_some() && step.saturating_mul(16) < n;
+        let window = Windowed::new(config.window, config.step, config.statistic, sketch, ewma);
+        Self { config, band: Moments::new(), done: false, learning, window }
     }
 
     /// A detector whose reference comes from a file when it has the signal.
@@ -164,11 +224,19 @@ impl AdaptiveThreshold {
         let data = d.config.reference_file.as_ref().and_then(|f| f.loaded().or_else(|| f.load().ok()));
         if let (Some(data), Some(signal)) = (data, signal) {
             let values = data.signal(signal).map(|s| s.values.as_slice()).unwrap_or(&[]);
-            if values.len() >= 2 * d.config.window {
+            // A file has no event time: its samples are cut into windows of
+            // the window's size, or of 100 samples for an event-time window.
+            let n = d.config.window.samples_or(100);
+            if values.len() >= 2 * n {
+                let ewma = ewma_of(d.config.statistic, d.config.alpha, d.config.half_life, d.config.window);
+                let mut cut = Windowed::new(WindowSize::Samples(n), None, d.config.statistic, false, ewma);
                 for &x in values {
-                    d.learn(x);
+                    if let Some(s) = cut.push(chrono::DateTime::UNIX_EPOCH, x) {
+                        d.band.add(s);
+                    }
                 }
-                d.finish_reference();
+                d.window.take_ewma_from(&mut cut);
+                d.done = true;
             } else {
                 tracing::warn!(
                     signal,
@@ -179,53 +247,18 @@ impl AdaptiveThreshold {
         d
     }
 
-    fn learn(&mut self, x: f64) {
-        self.taken += 1;
-        self.window.push(x);
-        if self.window.is_full() {
-            if let Some(s) = self.window.statistic(self.config.statistic) {
-                self.band.add(s);
-            }
-            self.window.clear();
-        }
-    }
-
-    fn finish_reference(&mut self) {
-        self.done = true;
-        self.window.clear();
-        let step = self.config.step.unwrap_or(self.config.window);
-        if self.config.statistic.quantile().is_some() && step.saturating_mul(16) < self.config.window {
-            self.window = SlidingWindow::new(self.config.window).with_sketch();
-        }
-    }
-
     /// The reference band's centre and spread (σ of the window statistic).
     pub fn band(&self) -> Option<(f64, f64)> {
         Some((self.band.mean()?, self.band.sample_variance()?.sqrt()))
     }
-}
 
-impl Detector for AdaptiveThreshold {
-    super::serde_state!();
-
-    fn kind(&self) -> &str {
-        "adaptive_threshold"
+    /// Takes one reference window's statistic; true once the band is complete.
+    fn learn(&mut self, stat: f64) -> bool {
+        self.band.add(stat);
+        self.band.count() as usize >= self.config.reference_windows()
     }
 
-    fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
-        let x = sample.value.as_f64()?;
-        if !self.done {
-            self.learn(x);
-            if self.taken >= self.config.reference_size() {
-                self.finish_reference();
-            }
-            return None;
-        }
-        self.window.push(x);
-        if !self.cadence.tick(self.window.is_full()) {
-            return None;
-        }
-        let stat = self.window.statistic(self.config.statistic)?;
+    fn judge(&self, stat: f64) -> Option<Assessment> {
         let (mean, sd) = self.band()?;
         let c = &self.config;
         let outside = |k: f64| -> Option<f64> {
@@ -245,6 +278,54 @@ impl Detector for AdaptiveThreshold {
             (DriftStatus::Stable, b)
         };
         Some(Assessment { status, statistic: stat, threshold, p_value: None })
+    }
+
+    /// A window's statistic: into the band while learning, else judged.
+    fn closed(&mut self, stat: Option<f64>) -> Option<Assessment> {
+        let stat = stat?;
+        if self.done {
+            return self.judge(stat);
+        }
+        self.done = self.learn(stat);
+        None
+    }
+}
+
+impl Detector for AdaptiveThreshold {
+    super::serde_state!();
+
+    fn kind(&self) -> &str {
+        "adaptive_threshold"
+    }
+
+    fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
+        let x = sample.value.as_f64()?;
+        if self.config.window.time().is_some() {
+            // Event-time windows: the first closed windows are the band.
+            let stat = self.window.push(sample.ts, x);
+            return self.closed(stat);
+        }
+        if !self.done {
+            if let Some(stat) = self.learning.push(sample.ts, x) {
+                if self.learn(stat) {
+                    self.done = true;
+                    self.window.take_ewma_from(&mut self.learning);
+                    self.learning.clear();
+                }
+            }
+            return None;
+        }
+        let stat = self.window.push(sample.ts, x)?;
+        self.judge(stat)
+    }
+
+    fn advance(&mut self, now: chrono::DateTime<chrono::Utc>) -> Option<Assessment> {
+        let stat = self.window.advance(now);
+        self.closed(stat)
+    }
+
+    fn take_closed_windows(&mut self) -> monitor_core::detector::ClosedWindows {
+        self.window.take_closed()
     }
 
     fn reset(&mut self) {
@@ -298,7 +379,7 @@ mod tests {
     /// the bound that the event carries as its threshold.
     #[test]
     fn explanations_match_the_verdict_and_the_threshold() {
-        let config = AdaptiveThresholdConfig { window: 2, reference: Some(20), ..Default::default() };
+        let config = AdaptiveThresholdConfig { window: 2.into(), reference: Some(20), ..Default::default() };
         let mut d = AdaptiveThreshold::new(config);
         // Reference windows with means 10 and 12 alternating: mean 11, sd about 1.
         let reference: Vec<f64> = (0..20).map(|i| if (i / 2) % 2 == 0 { 10.0 } else { 12.0 }).collect();

@@ -4,24 +4,25 @@ use monitor_core::Error;
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
 use monitor_core::detector_spec::DetectorSpec;
 use monitor_core::stats::Moments;
-use monitor_core::window::SlidingWindow;
+use monitor_core::window::Statistic;
 use serde::{Deserialize, Serialize};
 
-use super::cadence::{Cadence, validate_window};
 use super::threshold::fmt_num;
+use super::window::{WindowSize, Windowed, validate_window};
 
 /// Config of [`MeanShift`]: `{ kind = "mean_shift", reference = 500, window = 100, threshold = 0.1 }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeanShiftConfig {
     /// The first `reference` samples of each model version form the
-    /// reference (default: the window size).
+    /// reference (default: the window size; with an event-time window, the
+    /// first window).
     #[serde(default)]
     pub reference: Option<usize>,
-    /// Current window size in samples (default 100).
+    /// Current window size: samples (default 100) or a span of event time (`"1h"`).
     #[serde(default = "default_window")]
-    pub window: usize,
-    /// Evaluate every `step` samples; absent means tumbling.
+    pub window: WindowSize,
+    /// Evaluate every `step` samples; absent means tumbling. Count windows only.
     #[serde(default)]
     pub step: Option<usize>,
     /// Drift when |current mean - reference mean| exceeds this.
@@ -31,8 +32,8 @@ pub struct MeanShiftConfig {
     pub warning: Option<f64>,
 }
 
-fn default_window() -> usize {
-    100
+fn default_window() -> WindowSize {
+    WindowSize::Samples(100)
 }
 
 impl DetectorSpec for MeanShiftConfig {
@@ -45,7 +46,12 @@ impl DetectorSpec for MeanShiftConfig {
     }
 
     fn state_bytes(&self) -> usize {
-        8 * (self.reference.unwrap_or(self.window) + self.window) + 1024
+        // The reference is a running mean; the window holds its samples twice.
+        16 * self.window.samples_or(0) + 2048
+    }
+
+    fn time_window(&self) -> Option<std::time::Duration> {
+        self.window.time().map(|d| d.as_std())
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -86,20 +92,34 @@ impl DetectorSpec for MeanShiftConfig {
 pub struct MeanShift {
     config: MeanShiftConfig,
     reference: Moments,
-    current: SlidingWindow,
-    cadence: Cadence,
+    /// Whether the reference is complete.
+    frozen: bool,
+    current: Windowed,
 }
 
 impl MeanShift {
     /// A detector from a validated config.
     pub fn new(config: MeanShiftConfig) -> Self {
-        let current = SlidingWindow::new(config.window);
-        let cadence = Cadence::new(config.window, config.step);
-        Self { config, reference: Moments::new(), current, cadence }
+        let current = Windowed::new(config.window, config.step, Statistic::Mean, false, None);
+        Self { config, reference: Moments::new(), frozen: false, current }
     }
 
-    fn reference_size(&self) -> u64 {
-        self.config.reference.unwrap_or(self.config.window) as u64
+    /// Samples in the reference; `None`: the first event-time window.
+    fn reference_size(&self) -> Option<u64> {
+        self.config.reference.or(self.config.window.samples()).map(|n| n as u64)
+    }
+
+    fn judge(&self, mean: f64) -> Option<Assessment> {
+        let shift = (mean - self.reference.mean()?).abs();
+        let c = &self.config;
+        let (status, threshold) = if shift > c.threshold {
+            (DriftStatus::Drift, c.threshold)
+        } else if let Some(w) = c.warning.filter(|&w| shift > w) {
+            (DriftStatus::Warning, w)
+        } else {
+            (DriftStatus::Stable, c.threshold)
+        };
+        Some(Assessment { status, statistic: shift, threshold, p_value: None })
     }
 }
 
@@ -112,30 +132,46 @@ impl Detector for MeanShift {
 
     fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
         let x = sample.value.as_f64()?;
-        if self.reference.count() < self.reference_size() {
-            self.reference.add(x);
+        if !self.frozen {
+            match self.reference_size() {
+                Some(n) => {
+                    self.reference.add(x);
+                    self.frozen = self.reference.count() >= n;
+                }
+                // The first event-time window is the reference: it ends
+                // when a sample of a later window arrives, which starts
+                // the first window under test.
+                None => {
+                    if self.current.push(sample.ts, x).is_some() {
+                        self.frozen = true;
+                    } else {
+                        self.reference.add(x);
+                    }
+                }
+            }
             return None;
         }
-        self.current.push(x);
-        if !self.cadence.tick(self.current.is_full()) {
+        let mean = self.current.push(sample.ts, x)?;
+        self.judge(mean)
+    }
+
+    fn advance(&mut self, now: chrono::DateTime<chrono::Utc>) -> Option<Assessment> {
+        let mean = self.current.advance(now);
+        if !self.frozen {
+            self.frozen = mean.is_some() && self.reference_size().is_none();
             return None;
         }
-        let shift = (self.current.mean()? - self.reference.mean()?).abs();
-        let c = &self.config;
-        let (status, threshold) = if shift > c.threshold {
-            (DriftStatus::Drift, c.threshold)
-        } else if let Some(w) = c.warning.filter(|&w| shift > w) {
-            (DriftStatus::Warning, w)
-        } else {
-            (DriftStatus::Stable, c.threshold)
-        };
-        Some(Assessment { status, statistic: shift, threshold, p_value: None })
+        self.judge(mean?)
+    }
+
+    fn take_closed_windows(&mut self) -> monitor_core::detector::ClosedWindows {
+        self.current.take_closed()
     }
 
     fn reset(&mut self) {
         self.reference = Moments::new();
+        self.frozen = false;
         self.current.clear();
-        self.cadence.reset();
     }
 
     fn explain(&self, a: &Assessment) -> String {
@@ -155,7 +191,8 @@ mod tests {
 
     #[test]
     fn flags_a_shift_after_the_reference() {
-        let config = MeanShiftConfig { reference: Some(4), window: 2, step: None, threshold: 0.5, warning: Some(0.2) };
+        let config =
+            MeanShiftConfig { reference: Some(4), window: 2.into(), step: None, threshold: 0.5, warning: Some(0.2) };
         config.validate().unwrap_or_else(|e| panic!("{e}"));
         let mut d = MeanShift::new(config);
         let xs = [1.0, 1.0, 1.0, 1.0, 1.1, 1.0, 1.3, 1.4, 2.0, 2.0];
@@ -171,7 +208,7 @@ mod tests {
 
     #[test]
     fn validation_names_keys() {
-        let bad = MeanShiftConfig { reference: None, window: 10, step: None, threshold: -1.0, warning: None };
+        let bad = MeanShiftConfig { reference: None, window: 10.into(), step: None, threshold: -1.0, warning: None };
         assert!(bad.validate().map_err(|e| e.to_string()).unwrap_err().contains("`threshold`"));
     }
 }

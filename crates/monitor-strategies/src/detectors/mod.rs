@@ -14,28 +14,42 @@ mod cadence;
 mod control;
 mod ddm;
 mod distribution;
+mod drift;
 mod hddm;
 mod kswin;
 mod mean_shift;
+mod missing;
+mod out_of_range;
 mod page_hinkley;
 mod reference;
+mod share;
 mod threshold;
+mod two_sample;
+mod type_change;
+mod unseen;
+mod window;
 
-pub use adaptive::{AdaptiveThreshold, AdaptiveThresholdConfig};
+pub use adaptive::{AdaptiveThreshold, AdaptiveThresholdConfig, MAX_REFERENCE_WINDOWS};
 pub use adwin::{Adwin, AdwinConfig};
 pub use cadence::Cadence;
 pub use control::{Cusum, CusumConfig, Ewma, EwmaConfig};
 pub use ddm::{Ddm, DdmConfig, Eddm, EddmConfig};
 pub use distribution::{
-    ChiSquareConfig, DistributionDetector, DistributionTest, JensenShannonConfig, KsConfig, PsiConfig,
-    WassersteinConfig, WindowSpec,
+    AutoTest, ChiSquareConfig, DEFAULT_TIME_REFERENCE, DistributionDetector, DistributionTest, JensenShannonConfig,
+    KsConfig, PsiConfig, WassersteinConfig, WindowSpec, default_reference,
 };
+pub use drift::DriftConfig;
 pub use hddm::{HddmA, HddmAConfig, HddmW, HddmWConfig};
 pub use kswin::{Kswin, KswinConfig};
 pub use mean_shift::{MeanShift, MeanShiftConfig};
+pub use missing::MissingConfig;
+pub use out_of_range::OutOfRangeConfig;
 pub use page_hinkley::{Direction, PageHinkley, PageHinkleyConfig};
 pub use reference::{MAX_REFERENCE_BYTES, ReferenceData, ReferenceFile, ReferenceSignal};
 pub use threshold::{Threshold, ThresholdConfig};
+pub use type_change::TypeChangeConfig;
+pub use unseen::UnseenCategoriesConfig;
+pub use window::{MAX_TIME_WINDOW, TimeWindows, WindowSize};
 
 /// The trait every config type here implements, and the registry of kinds.
 pub use monitor_core::detector_spec::{DetectorRegistry, DetectorSpec};
@@ -63,8 +77,10 @@ pub(crate) use serde_state;
 /// Registers the built-in detector kinds in `registry`: `threshold`,
 /// `mean_shift`, `adaptive_threshold`, `adwin`, `page_hinkley`, `ddm`,
 /// `eddm`, `hddm_a`, `hddm_w`, `kswin`, `cusum`, `ewma`, `ks`, `psi`,
-/// `chi_square`, `jensen_shannon` and `wasserstein`. Each is its config
-/// type, parsed with unknown keys denied, and validated.
+/// `chi_square`, `jensen_shannon`, `wasserstein`, `drift`, and the
+/// data-quality kinds `missing`, `unseen_categories`, `out_of_range` and
+/// `type_change`. Each is its config type, parsed with unknown keys
+/// denied, and validated.
 pub fn register_builtin_detectors(registry: &mut DetectorRegistry) {
     registry
         .register_config::<ThresholdConfig>("threshold")
@@ -83,7 +99,12 @@ pub fn register_builtin_detectors(registry: &mut DetectorRegistry) {
         .register_config::<PsiConfig>("psi")
         .register_config::<ChiSquareConfig>("chi_square")
         .register_config::<JensenShannonConfig>("jensen_shannon")
-        .register_config::<WassersteinConfig>("wasserstein");
+        .register_config::<WassersteinConfig>("wasserstein")
+        .register_config::<DriftConfig>("drift")
+        .register_config::<MissingConfig>("missing")
+        .register_config::<UnseenCategoriesConfig>("unseen_categories")
+        .register_config::<OutOfRangeConfig>("out_of_range")
+        .register_config::<TypeChangeConfig>("type_change");
 }
 
 /// A registry holding the built-in detector kinds
@@ -168,7 +189,7 @@ mod tests {
     #[test]
     fn every_kind_of_the_design_is_registered() {
         let registry = builtin_detectors();
-        assert_eq!(registry.kinds().count(), 17);
+        assert_eq!(registry.kinds().count(), 22);
         for kind in [
             "threshold",
             "mean_shift",
@@ -187,6 +208,11 @@ mod tests {
             "chi_square",
             "jensen_shannon",
             "wasserstein",
+            "drift",
+            "missing",
+            "unseen_categories",
+            "out_of_range",
+            "type_change",
         ] {
             assert!(registry.contains(kind), "{kind}");
         }

@@ -3,10 +3,10 @@
 use monitor_core::Error;
 use monitor_core::detector::{Assessment, Detector, DriftStatus, Sample};
 use monitor_core::detector_spec::DetectorSpec;
-use monitor_core::window::{SlidingWindow, Statistic};
+use monitor_core::window::Statistic;
 use serde::{Deserialize, Serialize};
 
-use super::cadence::{Cadence, validate_window};
+use super::window::{WindowSize, Windowed, ewma_of, validate_ewma, validate_window};
 
 /// Config of [`Threshold`]: `{ kind = "threshold", statistic = "p99", window = 100, max = 250.0 }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,13 +15,21 @@ pub struct ThresholdConfig {
     /// The statistic of the window that is compared (default `mean`).
     #[serde(default = "default_statistic")]
     pub statistic: Statistic,
-    /// Window size in samples (default 100).
+    /// Window size: samples (default 100), or a span of event time
+    /// (`"1h"`: tumbling windows of one hour).
     #[serde(default = "default_window")]
-    pub window: usize,
+    pub window: WindowSize,
     /// Evaluate every `step` samples once the window is full; absent means
-    /// tumbling (`step = window`).
+    /// tumbling (`step = window`). Count windows only.
     #[serde(default)]
     pub step: Option<usize>,
+    /// For `statistic = "ewma"`: the weight of the newest sample, in (0, 1]
+    /// (default 2 / (window + 1)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// For `statistic = "ewma"`: the half-life in samples, instead of `alpha`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_life: Option<f64>,
     /// Drift when the statistic falls below this.
     #[serde(default)]
     pub min: Option<f64>,
@@ -40,16 +48,18 @@ fn default_statistic() -> Statistic {
     Statistic::Mean
 }
 
-fn default_window() -> usize {
-    100
+fn default_window() -> WindowSize {
+    WindowSize::Samples(100)
 }
 
 impl Default for ThresholdConfig {
     fn default() -> Self {
         Self {
             statistic: Statistic::Mean,
-            window: 100,
+            window: default_window(),
             step: None,
+            alpha: None,
+            half_life: None,
             min: None,
             max: None,
             warn_min: None,
@@ -68,11 +78,21 @@ impl DetectorSpec for ThresholdConfig {
     }
 
     fn state_bytes(&self) -> usize {
-        16 * self.window + 4096
+        // A count window holds its samples twice (values, extrema) plus a
+        // sketch at most; an event-time window a sketch and a few numbers.
+        match self.window {
+            WindowSize::Samples(n) => 16 * n + 32 * 1024 + 4096,
+            WindowSize::Time(_) => 32 * 1024 + 4096,
+        }
+    }
+
+    fn time_window(&self) -> Option<std::time::Duration> {
+        self.window.time().map(|d| d.as_std())
     }
 
     fn validate(&self) -> Result<(), Error> {
         validate_window(self.window, self.step)?;
+        validate_ewma(self.statistic, self.alpha, self.half_life)?;
         for (key, v) in [("min", self.min), ("max", self.max), ("warn_min", self.warn_min), ("warn_max", self.warn_max)]
         {
             if v.is_some_and(|x| !x.is_finite()) {
@@ -109,20 +129,22 @@ impl DetectorSpec for ThresholdConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Threshold {
     config: ThresholdConfig,
-    window: SlidingWindow,
-    cadence: Cadence,
+    window: Windowed,
 }
 
 impl Threshold {
     /// A detector from a validated config.
     pub fn new(config: ThresholdConfig) -> Self {
-        let mut window = SlidingWindow::new(config.window);
-        let step = config.step.unwrap_or(config.window);
-        if config.statistic.quantile().is_some() && step.saturating_mul(16) < config.window {
-            window = window.with_sketch();
-        }
-        let cadence = Cadence::new(config.window, config.step);
-        Self { config, window, cadence }
+        let window = Self::window(&config);
+        Self { config, window }
+    }
+
+    fn window(config: &ThresholdConfig) -> Windowed {
+        let n = config.window.samples_or(0);
+        let step = config.step.unwrap_or(n);
+        let sketch = config.statistic.quantile().is_some() && step.saturating_mul(16) < n;
+        let ewma = ewma_of(config.statistic, config.alpha, config.half_life, config.window);
+        Windowed::new(config.window, config.step, config.statistic, sketch, ewma)
     }
 
     fn judge(&self, x: f64) -> Assessment {
@@ -161,23 +183,27 @@ impl Detector for Threshold {
 
     fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
         let x = sample.value.as_f64()?;
-        self.window.push(x);
-        if !self.cadence.tick(self.window.is_full()) {
-            return None;
-        }
-        let stat = self.window.statistic(self.config.statistic)?;
+        let stat = self.window.push(sample.ts, x)?;
         Some(self.judge(stat))
+    }
+
+    fn advance(&mut self, now: chrono::DateTime<chrono::Utc>) -> Option<Assessment> {
+        let stat = self.window.advance(now)?;
+        Some(self.judge(stat))
+    }
+
+    fn take_closed_windows(&mut self) -> monitor_core::detector::ClosedWindows {
+        self.window.take_closed()
     }
 
     fn reset(&mut self) {
         self.window.clear();
-        self.cadence.reset();
     }
 
     fn explain(&self, a: &Assessment) -> String {
         let relation = if a.statistic < a.threshold { "<" } else { ">" };
         format!(
-            "{} over {} samples is {} {relation} {} {}",
+            "{} over {} is {} {relation} {} {}",
             self.config.statistic.name(),
             self.config.window,
             fmt_num(a.statistic),
@@ -212,7 +238,7 @@ mod tests {
 
     #[test]
     fn mean_below_min_is_drift() {
-        let mut d = Threshold::new(ThresholdConfig { window: 2, min: Some(0.9), ..ThresholdConfig::default() });
+        let mut d = Threshold::new(ThresholdConfig { window: 2.into(), min: Some(0.9), ..ThresholdConfig::default() });
         let got = feed(&mut d, &[0.95, 0.93, 0.85, 0.80, 0.99, 0.97]);
         assert_eq!(
             got,
@@ -224,7 +250,7 @@ mod tests {
     fn p99_above_max_with_warning() {
         let config = ThresholdConfig {
             statistic: Statistic::P99,
-            window: 100,
+            window: 100.into(),
             max: Some(250.0),
             warn_max: Some(200.0),
             ..ThresholdConfig::default()
@@ -241,14 +267,14 @@ mod tests {
 
     #[test]
     fn categorical_samples_are_ignored() {
-        let mut d = Threshold::new(ThresholdConfig { window: 1, max: Some(1.0), ..ThresholdConfig::default() });
+        let mut d = Threshold::new(ThresholdConfig { window: 1.into(), max: Some(1.0), ..ThresholdConfig::default() });
         let s = Sample { value: SignalValue::Categorical("x"), ts: chrono::DateTime::UNIX_EPOCH };
         assert_eq!(d.observe(s), None);
     }
 
     #[test]
     fn config_errors_name_the_key() {
-        let bad = ThresholdConfig { window: 0, min: Some(1.0), ..ThresholdConfig::default() };
+        let bad = ThresholdConfig { window: 0.into(), min: Some(1.0), ..ThresholdConfig::default() };
         assert_eq!(
             bad.validate().map_err(|e| e.to_string()),
             Err("config error at `window`: must be at least 1 (got 0)".into())

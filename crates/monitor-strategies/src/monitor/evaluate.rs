@@ -1,17 +1,18 @@
 //! One record through a model version: each signal to its detectors, the
-//! p-value families decided together, then the retrain policy.
+//! derived quality signals, the p-value family decided together, then the
+//! retrain policy.
 
 use chrono::{DateTime, Utc};
-use monitor_core::correction::Correction;
-use monitor_core::detector::{AlarmMode, Assessment, DriftStatus, Sample};
+use monitor_core::correction::{Correction, false_discovery_control};
+use monitor_core::detector::{AlarmMode, Assessment, ClosedWindows, DriftStatus, Sample};
 use monitor_core::event::{Event, EventKind, RetrainRequest};
-use monitor_core::record::ModelKey;
-use monitor_core::signal::{Signal, SignalRef, SignalValue};
+use monitor_core::record::{ModelKey, Record};
+use monitor_core::signal::{NO_DATA, Signal, SignalRef, SignalValue, missing_quality_name};
 use uuid::Uuid;
 
-use super::state::series_of;
-use super::transition::transition;
-use super::{Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
+use super::state::{corrected, expected_bytes, series_of};
+use super::transition::{Damping, transition};
+use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
 
 /// What one record's processing needs besides the model state.
 pub(super) struct Ctx<'a> {
@@ -28,6 +29,9 @@ pub(super) struct Ctx<'a> {
     /// Whether this record opened a drift finding: new evidence for the
     /// retrain policy.
     evidence: bool,
+    /// The event-time windows the version's detectors closed: for
+    /// `quality.no_data`.
+    windows: WindowTally,
     /// The memory bound of every model version's state, against
     /// `limits.max_state_mib`.
     bytes: &'a mut usize,
@@ -36,12 +40,21 @@ pub(super) struct Ctx<'a> {
     pub(super) wanted: usize,
 }
 
-/// A p-value verdict waiting for the rest of its family: the other signals
-/// that the same corrected monitor tests in this record.
+/// A p-value verdict waiting for the rest of its family: the other tests
+/// of the model version decided in the same record.
 pub(super) struct Pending {
     signal: Signal,
     spec: usize,
     assessment: Assessment,
+}
+
+/// What the detectors' event-time windows did during one step.
+#[derive(Debug, Default, Clone, Copy)]
+struct WindowTally {
+    /// Whether any window closed.
+    closed: bool,
+    /// The most empty windows one detector closed.
+    empty: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -55,11 +68,29 @@ impl<'a> Ctx<'a> {
         stats: &'a mut MonitorStats,
         bytes: &'a mut usize,
     ) -> Self {
-        Self { plan, model, version, seq, ts, events, stats, pending: Vec::new(), evidence: false, bytes, wanted: 0 }
+        Self {
+            plan,
+            model,
+            version,
+            seq,
+            ts,
+            events,
+            stats,
+            pending: Vec::new(),
+            evidence: false,
+            windows: WindowTally::default(),
+            bytes,
+            wanted: 0,
+        }
     }
 
     fn key(&self) -> ModelKey {
         ModelKey::new(self.model, self.version)
+    }
+
+    /// Whether any monitor of this model watches `sig`.
+    fn watched(&self, sig: SignalRef<'_>) -> bool {
+        self.plan.monitors.iter().any(|m| m.applies_to(self.model) && m.signal.matches(sig))
     }
 
     fn series<'s>(
@@ -74,6 +105,7 @@ impl<'a> Ctx<'a> {
             SignalRef::Error => state.error.is_some(),
             SignalRef::Feature(n) => state.features.contains_key(n),
             SignalRef::Metric(n) => state.metrics.contains_key(n),
+            SignalRef::Quality(n) => state.quality.contains_key(n),
         };
         if !slot_exists {
             if state.signals >= self.plan.limits.max_signals_per_model {
@@ -97,7 +129,7 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .filter(|(_, m)| m.applies_to(self.model) && m.signal.matches(sig))
-                .filter(|(_, m)| !categorical || m.detector.accepts_categories())
+                .filter(|(_, m)| m.detector.accepts(categorical))
                 .map(|(i, _)| i)
                 .collect();
             let cost = series_bytes(&name, specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes()).sum());
@@ -121,7 +153,7 @@ impl<'a> Ctx<'a> {
                 if !(m.applies_to(self.model) && m.signal.matches(sig)) {
                     continue;
                 }
-                if categorical && !m.detector.accepts_categories() {
+                if !m.detector.accepts(categorical) {
                     // It could never fire here; it must not widen the family either.
                     self.stats.monitors_skipped += 1;
                     continue;
@@ -134,6 +166,7 @@ impl<'a> Ctx<'a> {
                     status: DriftStatus::Stable,
                     open: None,
                     last: None,
+                    streak: 0,
                 });
             }
             state.signals += 1;
@@ -145,40 +178,131 @@ impl<'a> Ctx<'a> {
                 SignalRef::Error => state.error = Some(series),
                 SignalRef::Feature(n) => {
                     state.features.insert(n.to_owned(), series);
+                    self.expect(state, n);
                 }
                 SignalRef::Metric(n) => {
                     state.metrics.insert(n.to_owned(), series);
                 }
+                SignalRef::Quality(n) => {
+                    state.quality.insert(n.to_owned(), series);
+                }
             }
         }
-        match sig {
-            SignalRef::LatencyMs => state.latency.as_mut(),
-            SignalRef::Prediction => state.prediction.as_mut(),
-            SignalRef::Error => state.error.as_mut(),
-            SignalRef::Feature(n) => state.features.get_mut(n),
-            SignalRef::Metric(n) => state.metrics.get_mut(n),
+        series_of(state, sig)
+    }
+
+    /// Starts watching the missing values of `feature` if a monitor of
+    /// this model watches `quality.missing.<feature>`.
+    fn expect(&mut self, state: &mut ModelState, feature: &str) {
+        if state.expected.len() >= self.plan.limits.max_signals_per_model
+            || state.expected.iter().any(|(f, _)| f == feature)
+        {
+            return;
         }
+        let name = missing_quality_name(feature);
+        if !self.watched(SignalRef::Quality(&name)) {
+            return;
+        }
+        let cost = expected_bytes(feature);
+        if *self.bytes + cost > self.plan.limits.max_state_bytes() {
+            self.stats.signals_dropped += 1;
+            self.wanted += cost;
+            return;
+        }
+        *self.bytes += cost;
+        state.bytes += cost;
+        state.expected.push((feature.to_owned(), name));
     }
 
     pub(super) fn observe(&mut self, state: &mut ModelState, sig: SignalRef<'_>, value: SignalValue<'_>) {
         let ts = self.ts;
-        let mut failing_delta: isize = 0;
         let Some(series) = self.series(state, sig, value) else {
             return;
         };
+        let mut failing_delta: isize = 0;
+        let tallied = sig != SignalRef::Quality(NO_DATA);
         for inst in &mut series.instances {
-            let Some(a) = inst.detector.observe(Sample { value, ts }) else {
-                continue;
-            };
-            let corrected =
-                self.plan.monitors[inst.spec].detector.p_value_family().is_some_and(|(c, _)| c != Correction::None);
-            if corrected && a.p_value.is_some() {
-                self.pending.push(Pending { signal: sig.to_owned(), spec: inst.spec, assessment: a });
-                continue;
+            let verdict = inst.detector.observe(Sample { value, ts });
+            let closed = inst.detector.take_closed_windows();
+            self.tally(closed, tallied);
+            if let Some(a) = verdict {
+                failing_delta += self.verdict(inst, sig, a);
             }
-            failing_delta += self.apply(inst, sig, &a);
         }
         state.failing = state.failing.saturating_add_signed(failing_delta);
+    }
+
+    /// Counts what a detector's event-time windows did.
+    fn tally(&mut self, closed: ClosedWindows, for_no_data: bool) {
+        self.stats.late_samples += closed.late;
+        self.stats.empty_windows += closed.empty;
+        if for_no_data && !closed.is_none() {
+            self.windows.closed = true;
+            self.windows.empty = self.windows.empty.max(closed.empty);
+        }
+    }
+
+    /// Takes a detector's verdict: a corrected p-value waits for its
+    /// family; anything else is applied now. Returns the change in the
+    /// number of failing instances.
+    fn verdict(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: Assessment) -> isize {
+        if a.p_value.is_some() && corrected(self.plan, inst.spec) && inst.detector.in_p_value_family() {
+            self.pending.push(Pending { signal: sig.to_owned(), spec: inst.spec, assessment: a });
+            return 0;
+        }
+        self.apply(inst, sig, &a)
+    }
+
+    /// Feeds `quality.missing.<name>` of every feature the version is
+    /// watched for: 1.0 when `record` lacks the feature or gives it as
+    /// null, else 0.0. A feature is watched from the first record that names
+    /// it, with a value or null.
+    pub(super) fn observe_missing(&mut self, state: &mut ModelState, record: &Record) {
+        for name in &record.null_features {
+            self.expect(state, name);
+        }
+        if state.expected.is_empty() {
+            return;
+        }
+        let expected = std::mem::take(&mut state.expected);
+        for (feature, quality) in &expected {
+            let missing = if record.features.contains_key(feature) { 0.0 } else { 1.0 };
+            self.observe(state, SignalRef::Quality(quality), SignalValue::Numeric(missing));
+        }
+        state.expected = expected;
+    }
+
+    /// Event time reached `now` with no record of this version: each
+    /// detector with event-time windows closes those that ended one window
+    /// before `now` (a window of grace for records of other models that are
+    /// a little ahead), giving verdicts on the ones that held samples.
+    pub(super) fn advance(&mut self, state: &mut ModelState, now: DateTime<Utc>) {
+        let mut failing_delta: isize = 0;
+        for (signal, series) in state.sorted_series_mut() {
+            let tallied = signal != Signal::Quality(NO_DATA.to_owned());
+            for inst in &mut series.instances {
+                let Some(span) = self.plan.monitors[inst.spec].detector.time_window() else { continue };
+                let span = chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+                let Some(cutoff) = now.checked_sub_signed(span) else { continue };
+                let verdict = inst.detector.advance(cutoff);
+                let closed = inst.detector.take_closed_windows();
+                self.tally(closed, tallied);
+                if let Some(a) = verdict {
+                    failing_delta += self.verdict(inst, signal.as_ref(), a);
+                }
+            }
+        }
+        state.failing = state.failing.saturating_add_signed(failing_delta);
+    }
+
+    /// Feeds `quality.no_data` if event-time windows closed during this
+    /// step: the most empty windows one detector of the version closed,
+    /// 0 when every window that closed held samples.
+    pub(super) fn observe_no_data(&mut self, state: &mut ModelState) {
+        let tally = std::mem::take(&mut self.windows);
+        if tally.closed && self.watched(SignalRef::Quality(NO_DATA)) {
+            self.observe(state, SignalRef::Quality(NO_DATA), SignalValue::Numeric(tally.empty as f64));
+        }
     }
 
     /// Moves an instance to the verdict `a`, emitting what that causes;
@@ -186,7 +310,9 @@ impl<'a> Ctx<'a> {
     fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment) -> isize {
         let was_failing = inst.status == DriftStatus::Drift;
         inst.last = Some(*a);
-        if let Some(kind) = transition(inst, sig, a) {
+        let spec = &self.plan.monitors[inst.spec];
+        let damping = Damping { fire_after: spec.fire_after, resolve_after: spec.resolve_after };
+        if let Some(kind) = transition(inst, sig, a, damping) {
             match &kind {
                 EventKind::Finding(f) => {
                     self.stats.findings += 1;
@@ -199,36 +325,42 @@ impl<'a> Ctx<'a> {
         isize::from(inst.status == DriftStatus::Drift) - isize::from(was_failing)
     }
 
-    /// Decides the pending p-value verdicts family by family: Bonferroni or
-    /// Benjamini–Hochberg over every signal the monitor tests for this model
-    /// version (signals not evaluated in this record count as p = 1).
+    /// Decides the pending p-value verdicts as one family: every corrected
+    /// p-value test of the model version, across monitors (tests not
+    /// evaluated in this record count as p = 1). Each is held to its own
+    /// monitor's alpha and correction: Bonferroni rejects p ≤ alpha / m,
+    /// Benjamini–Hochberg rejects where the adjusted p-value is at most
+    /// alpha. A rejected test is drift only if its detector's own verdict
+    /// was drift, which also requires its effect size (`min_effect`).
     pub(super) fn resolve(&mut self, state: &mut ModelState) {
         if self.pending.is_empty() {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let mut specs: Vec<usize> = pending.iter().map(|p| p.spec).collect();
-        specs.sort_unstable();
-        specs.dedup();
-        for spec in specs {
-            let Some((correction, alpha)) = self.plan.monitors[spec].detector.p_value_family() else {
-                continue;
+        let m = state.p_value_tests(self.plan).max(pending.len());
+        let mut ps: Vec<f64> = pending.iter().map(|p| p.assessment.p_value.unwrap_or(1.0)).collect();
+        ps.resize(m, 1.0);
+        let adjusted = false_discovery_control(&ps);
+        let family: Vec<(Correction, f64)> =
+            pending.iter().map(|p| self.plan.monitors[p.spec].detector.p_value_family().unwrap_or_default()).collect();
+        for (i, p) in pending.iter().enumerate() {
+            let (correction, alpha) = family[i];
+            let (reject, threshold) = match correction {
+                Correction::Fdr => {
+                    let k = adjusted.iter().filter(|&&q| q <= alpha).count().max(1);
+                    (adjusted[i] <= alpha, k as f64 * alpha / m as f64)
+                }
+                Correction::Bonferroni => (ps[i] <= alpha / m as f64, alpha / m as f64),
+                Correction::None => (ps[i] <= alpha, alpha),
             };
-            let family: Vec<&Pending> = pending.iter().filter(|p| p.spec == spec).collect();
-            let mut ps: Vec<f64> = family.iter().map(|p| p.assessment.p_value.unwrap_or(1.0)).collect();
-            ps.resize(state.family_size(spec).max(family.len()), 1.0);
-            let rejected = correction.reject(&ps, alpha);
-            let threshold = family_threshold(correction, alpha, &ps, &rejected);
-            for (p, &reject) in family.iter().zip(&rejected) {
-                let mut a = p.assessment;
-                a.status = if reject { DriftStatus::Drift } else { DriftStatus::Stable };
-                a.threshold = threshold;
-                let sig = p.signal.as_ref();
-                let Some(series) = series_of(state, sig) else { continue };
-                let Some(inst) = series.instances.iter_mut().find(|i| i.spec == spec) else { continue };
-                let delta = self.apply(inst, sig, &a);
-                state.failing = state.failing.saturating_add_signed(delta);
-            }
+            let mut a = p.assessment;
+            a.status = if reject && a.status == DriftStatus::Drift { DriftStatus::Drift } else { DriftStatus::Stable };
+            a.threshold = threshold;
+            let sig = p.signal.as_ref();
+            let Some(series) = series_of(state, sig) else { continue };
+            let Some(inst) = series.instances.iter_mut().find(|i| i.spec == p.spec) else { continue };
+            let delta = self.apply(inst, sig, &a);
+            state.failing = state.failing.saturating_add_signed(delta);
         }
     }
 
@@ -245,7 +377,8 @@ impl<'a> Ctx<'a> {
             .into_iter()
             .filter_map(Option::as_mut)
             .chain(state.features.values_mut())
-            .chain(state.metrics.values_mut());
+            .chain(state.metrics.values_mut())
+            .chain(state.quality.values_mut());
         for series in all {
             for inst in &mut series.instances {
                 if inst.status != DriftStatus::Drift {
@@ -269,20 +402,5 @@ impl<'a> Ctx<'a> {
         self.stats.retrain_requests += 1;
         let request = RetrainRequest { job_id: Uuid::new_v4(), reasons };
         self.events.push(Event::new(self.key(), self.ts, self.seq, EventKind::RetrainRequested(request)));
-    }
-}
-
-/// The per-test alpha a family was held to: alpha / m for Bonferroni; for
-/// Benjamini–Hochberg k · alpha / m for the largest rejected rank k (alpha / m
-/// when nothing is rejected).
-fn family_threshold(correction: Correction, alpha: f64, ps: &[f64], rejected: &[bool]) -> f64 {
-    let m = ps.len().max(1) as f64;
-    match correction {
-        Correction::Fdr => {
-            let k = ps.iter().zip(rejected).filter(|&(_, &r)| r).count().max(1);
-            k as f64 * alpha / m
-        }
-        Correction::Bonferroni => alpha / m,
-        Correction::None => alpha,
     }
 }

@@ -1,5 +1,6 @@
 //! The synchronous monitor: records in, events out, for every model version.
 
+mod clock;
 mod evaluate;
 mod plan;
 mod query;
@@ -16,10 +17,14 @@ use monitor_core::record::Record;
 use monitor_core::signal::{SignalRef, SignalValue};
 use monitor_core::{Error, RecordError};
 
+pub use self::clock::EventClock;
 use self::evaluate::Ctx;
-pub use self::plan::{EffectiveAlpha, Limits, MonitorPlan, MonitorSpec, limit_bounds};
+pub(crate) use self::plan::Accepts;
+pub use self::plan::{EffectiveAlpha, Limits, MAX_DAMPING, MonitorPlan, MonitorSpec, limit_bounds};
 pub use self::query::{DetectorState, VersionDetail, VersionOverview};
-pub(crate) use self::state::{HashMap, Instance, ModelState, Series, VERSION_BYTES, Versions, series_bytes};
+pub(crate) use self::state::{
+    HashMap, Instance, ModelState, Series, VERSION_BYTES, Versions, expected_bytes, series_bytes,
+};
 pub use self::stats::MonitorStats;
 
 /// The synchronous monitoring loop for every model version: records in,
@@ -31,7 +36,7 @@ pub use self::stats::MonitorStats;
 /// use monitor_strategies::detectors::ThresholdConfig;
 /// use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, PolicyConfig};
 ///
-/// let accuracy = ThresholdConfig { window: 5, min: Some(0.9), ..Default::default() };
+/// let accuracy = ThresholdConfig { window: 5.into(), min: Some(0.9), ..Default::default() };
 /// let plan = MonitorPlan {
 ///     monitors: vec![MonitorSpec::new("metrics.accuracy", accuracy)?],
 ///     policy: PolicyConfig { min_samples: 5, ..Default::default() },
@@ -56,6 +61,9 @@ pub struct Monitor {
     pub(crate) stats: MonitorStats,
     /// Records accepted so far, as a clock for least-recently-seen eviction.
     pub(crate) tick: u64,
+    /// Event time: the newest `ts` accepted, which closes the event-time
+    /// windows of quiet model versions.
+    pub(crate) clock: EventClock,
 }
 
 impl Monitor {
@@ -65,7 +73,8 @@ impl Monitor {
         plan.validate()?;
         plan.load_references()?;
         let labels = LabelJoiner::new(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono());
-        Ok(Self { plan, versions: Versions::default(), labels, stats: MonitorStats::default(), tick: 0 })
+        let clock = EventClock::new(&plan);
+        Ok(Self { plan, versions: Versions::default(), labels, stats: MonitorStats::default(), tick: 0, clock })
     }
 
     /// The plan.
@@ -123,9 +132,11 @@ impl Monitor {
                 Ctx::new(&plan, (&joined.key.model, &joined.key.version), seq, ts, events, &mut self.stats, bytes);
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
+            ctx.observe_no_data(state);
             ctx.resolve(state);
             ctx.decide(state);
             self.stats.labels_joined += 1;
+            self.sweep_if_due(seq, ts, events);
             return Ok(());
         }
         self.labels.remember(record);
@@ -135,6 +146,8 @@ impl Monitor {
         // The key is only built when an event needs it: most records make none.
         let mut ctx = Ctx::new(&plan, (&record.model, &record.version), seq, ts, events, &mut self.stats, bytes);
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
+        ctx.observe_missing(state, record);
+        ctx.observe_no_data(state);
         ctx.resolve(state);
         ctx.decide(state);
         let wanted = ctx.wanted;
@@ -143,6 +156,7 @@ impl Monitor {
             // least recently seen other versions; they count from the next record.
             self.versions.free(wanted, &mut self.stats, &plan.limits, &record.model, &record.version);
         }
+        self.sweep_if_due(seq, ts, events);
         Ok(())
     }
 }

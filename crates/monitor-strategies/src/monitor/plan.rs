@@ -37,7 +37,16 @@ pub struct MonitorSpec {
     pub detector: Arc<dyn DetectorSpec>,
     /// Only these models; every model when absent.
     pub models: Option<Vec<String>>,
+    /// Flap damping: consecutive verdicts of a condition detector that a
+    /// finding needs before it fires (default 1: the first).
+    pub fire_after: u32,
+    /// Flap damping: consecutive clear verdicts that an open finding needs
+    /// before it resolves (default 1: the first).
+    pub resolve_after: u32,
 }
+
+/// The largest `fire_after` and `resolve_after`.
+pub const MAX_DAMPING: u32 = 10_000;
 
 impl MonitorSpec {
     /// A monitor of `signal` (a name or a glob) with `detector` (a
@@ -50,7 +59,18 @@ impl MonitorSpec {
     /// `DetectorRegistry` built, for every model.
     pub fn from_spec(signal: &str, detector: Arc<dyn DetectorSpec>) -> Result<Self, Error> {
         let signal = SignalPattern::new(signal).map_err(|e| Error::config("signal", e))?;
-        Ok(Self { signal, detector, models: None })
+        Ok(Self { signal, detector, models: None, fire_after: 1, resolve_after: 1 })
+    }
+
+    /// Flap damping, as Prometheus' `for:`: a finding fires after
+    /// `fire_after` consecutive verdicts of drift (or warning), and resolves
+    /// after `resolve_after` consecutive clear ones. Condition detectors
+    /// only: a change detector flags a point in time and fires at once.
+    #[must_use]
+    pub fn damping(mut self, fire_after: u32, resolve_after: u32) -> Self {
+        self.fire_after = fire_after;
+        self.resolve_after = resolve_after;
+        self
     }
 
     /// Narrows the monitor to `models`.
@@ -65,12 +85,27 @@ impl MonitorSpec {
     }
 }
 
+/// Whether a spec's detectors take a signal of one type.
+pub(crate) trait Accepts {
+    /// Whether its detectors take a signal whose first value was
+    /// categorical (`true`) or a number (`false`).
+    fn accepts(&self, categorical: bool) -> bool;
+}
+
+impl Accepts for Arc<dyn DetectorSpec> {
+    fn accepts(&self, categorical: bool) -> bool {
+        if categorical { self.accepts_categories() } else { self.accepts_numbers() }
+    }
+}
+
 /// Two monitors are equal when they watch the same signals of the same
 /// models with the same kind of detector and the same parameters.
 impl PartialEq for MonitorSpec {
     fn eq(&self, other: &Self) -> bool {
         self.signal == other.signal
             && self.models == other.models
+            && self.fire_after == other.fire_after
+            && self.resolve_after == other.resolve_after
             && self.detector.kind() == other.detector.kind()
             && self.detector.params() == other.detector.params()
     }
@@ -225,6 +260,14 @@ impl MonitorPlan {
             if m.models.as_ref().is_some_and(Vec::is_empty) {
                 return Err(Error::config(format!("monitors[{i}].models"), "must name at least one model when given"));
             }
+            for (key, v) in [("fire_after", m.fire_after), ("resolve_after", m.resolve_after)] {
+                if !(1..=MAX_DAMPING).contains(&v) {
+                    return Err(Error::config(
+                        format!("monitors[{i}].{key}"),
+                        format!("must be between 1 and {MAX_DAMPING} windows (got {v})"),
+                    ));
+                }
+            }
         }
         self.policy.validate().map_err(|e| prefix("policy".into(), e))?;
         for (model, p) in &self.model_policies {
@@ -281,12 +324,17 @@ impl MonitorPlan {
     }
 
     /// The alpha each signal of `model` is tested at by the p-value monitors
-    /// (`ks`, `chi_square`), given the signals the model carries: a monitor's
-    /// family is the signals its pattern matches, and its correction shares
-    /// the alpha among them. For `check-config`; the signals can come from a
-    /// record or from a reference file (`DetectorSpec::reference_signals`).
-    /// Signals in `categorical` are left out of the families of monitors
-    /// whose detectors take numbers only (see [`MonitorPlan::unusable`]).
+    /// (`ks`, `chi_square`, the data-quality tests, ...), given the signals
+    /// the model carries. The family is every univariate p-value test of a
+    /// model version, across monitors: with m tests, `bonferroni` holds each
+    /// to its monitor's alpha / m. For `check-config`; the signals can come
+    /// from a record or from a reference file
+    /// (`DetectorSpec::reference_signals`). Signals in `categorical` are
+    /// left out of the families of monitors whose detectors take numbers
+    /// only (see [`MonitorPlan::unusable`]), the other signals out of those
+    /// of monitors that take categories only. A `drift` monitor counts as a
+    /// p-value test here even where a large reference makes it choose a
+    /// distance, so the alphas shown are at most as large as the real ones.
     pub fn effective_alphas(&self, model: &str, signals: &[Signal], categorical: &[Signal]) -> Vec<EffectiveAlpha> {
         let mut out = Vec::new();
         for (monitor, m) in self.monitors.iter().enumerate() {
@@ -294,24 +342,28 @@ impl MonitorPlan {
             if !m.applies_to(model) {
                 continue;
             }
-            let family: Vec<&Signal> = signals
+            let family = signals
                 .iter()
                 .filter(|s| m.signal.matches(s.as_ref()))
-                .filter(|s| m.detector.accepts_categories() || !categorical.contains(s))
-                .collect();
-            let per_test = correction.per_test_alpha(alpha, family.len());
-            out.extend(family.into_iter().map(|signal| EffectiveAlpha {
+                .filter(|s| m.detector.accepts(categorical.contains(s)));
+            out.extend(family.map(|signal| EffectiveAlpha {
                 monitor,
                 signal: signal.clone(),
                 correction,
                 alpha,
                 tests: 0,
-                per_test,
+                per_test: alpha,
+                min_effect: m.detector.min_effect(),
             }));
         }
-        let counts: Vec<usize> = out.iter().map(|e| out.iter().filter(|o| o.monitor == e.monitor).count()).collect();
-        for (e, n) in out.iter_mut().zip(counts) {
-            e.tests = n;
+        let tests = out.iter().filter(|e| e.correction != Correction::None).count();
+        for e in &mut out {
+            if e.correction != Correction::None {
+                e.tests = tests;
+                e.per_test = e.correction.per_test_alpha(e.alpha, tests);
+            } else {
+                e.tests = 1;
+            }
         }
         out
     }
@@ -344,9 +396,13 @@ pub struct EffectiveAlpha {
     pub correction: Correction,
     /// The family-wise alpha from config.
     pub alpha: f64,
-    /// Number of signals in the family.
+    /// Number of tests in the family: every corrected p-value test of the
+    /// model version, across monitors (1 without correction).
     pub tests: usize,
     /// The alpha this signal's p-value is compared with (under `fdr`, the
     /// threshold of the smallest p-value; the k-th smallest gets k times it).
     pub per_test: f64,
+    /// The effect size the test must also reach, on its own scale
+    /// (`DetectorSpec::min_effect`), if it has such a gate.
+    pub min_effect: Option<f64>,
 }

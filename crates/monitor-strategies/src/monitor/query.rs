@@ -141,7 +141,7 @@ mod tests {
     use crate::{Monitor, MonitorPlan, MonitorSpec};
 
     fn monitor() -> Monitor {
-        let threshold = ThresholdConfig { window: 2, max: Some(100.0), ..Default::default() };
+        let threshold = ThresholdConfig { window: 2.into(), max: Some(100.0), ..Default::default() };
         let plan = MonitorPlan {
             monitors: vec![MonitorSpec::new("latency_ms", threshold).unwrap_or_else(|e| panic!("{e}"))],
             ..Default::default()

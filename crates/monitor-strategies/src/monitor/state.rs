@@ -8,13 +8,14 @@ use std::collections::VecDeque;
 /// here: the number of names per map is bounded by the limits).
 pub(crate) type HashMap<K, V> = foldhash::HashMap<K, V>;
 
+use monitor_core::correction::Correction;
 use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus};
 use monitor_core::event::Finding;
 use monitor_core::signal::{Signal, SignalRef};
 
 use crate::policy::PolicyState;
 
-use super::{Limits, MonitorStats};
+use super::{Limits, MonitorPlan, MonitorStats};
 
 /// A detector kept for one (model, version, signal), with its alarm state.
 #[derive(Debug)]
@@ -29,6 +30,9 @@ pub(crate) struct Instance {
     /// The detector's last verdict (after multiple-test correction), for
     /// queries; not part of a snapshot.
     pub(crate) last: Option<Assessment>,
+    /// Consecutive verdicts that differ from `status`, towards flap
+    /// damping's `fire_after` and `resolve_after`.
+    pub(crate) streak: u32,
 }
 
 /// The detectors of one signal of one model version.
@@ -47,6 +51,12 @@ pub(crate) struct ModelState {
     pub(crate) error: Option<Series>,
     pub(crate) features: HashMap<String, Series>,
     pub(crate) metrics: HashMap<String, Series>,
+    /// The derived `quality.<name>` signals.
+    pub(crate) quality: HashMap<String, Series>,
+    /// Features whose missing values are watched, in the order they were
+    /// first seen: each with the name of its `quality.missing.<name>` signal
+    /// (after `quality.`).
+    pub(crate) expected: Vec<(String, String)>,
     pub(crate) signals: usize,
     pub(crate) instances: usize,
     pub(crate) failing: usize,
@@ -67,6 +77,12 @@ pub(crate) struct ModelState {
 pub(crate) const VERSION_BYTES: usize = 1024;
 /// What a signal costs besides its detectors: its name and its slot.
 pub(crate) const SERIES_BYTES: usize = 256;
+
+/// What watching the missing values of `feature` costs besides its
+/// series: its name, and that of its `quality.missing.<name>` signal.
+pub(crate) fn expected_bytes(feature: &str) -> usize {
+    64 + 2 * feature.len() + monitor_core::signal::MISSING_PREFIX.len()
+}
 
 /// The memory bound of a new series of `name` with detectors of `detector_bytes`.
 pub(crate) fn series_bytes(name: &str, detector_bytes: usize) -> usize {
@@ -198,12 +214,13 @@ pub(super) fn series_of<'s>(state: &'s mut ModelState, sig: SignalRef<'_>) -> Op
         SignalRef::Error => state.error.as_mut(),
         SignalRef::Feature(n) => state.features.get_mut(n),
         SignalRef::Metric(n) => state.metrics.get_mut(n),
+        SignalRef::Quality(n) => state.quality.get_mut(n),
     }
 }
 
 impl ModelState {
     /// Every series in a fixed order: latency, prediction, error, then
-    /// features and metrics by name.
+    /// features, metrics and quality signals by name, for queries.
     pub(crate) fn series_in_order(&self) -> Vec<(Signal, &Series)> {
         let mut all: Vec<(Signal, &Series)> = Vec::with_capacity(self.signals);
         for (signal, series) in
@@ -219,17 +236,61 @@ impl ModelState {
         let mut metrics: Vec<_> = self.metrics.iter().collect();
         metrics.sort_by(|a, b| a.0.cmp(b.0));
         all.extend(metrics.into_iter().map(|(n, s)| (Signal::Metric(n.clone()), s)));
+        let mut quality: Vec<_> = self.quality.iter().collect();
+        quality.sort_by(|a, b| a.0.cmp(b.0));
+        all.extend(quality.into_iter().map(|(n, s)| (Signal::Quality(n.clone()), s)));
         all
     }
 
-    /// How many signals the monitor `spec` tests in this model version.
-    pub(super) fn family_size(&self, spec: usize) -> usize {
+    /// Every series, in no particular order.
+    pub(super) fn all_series(&self) -> impl Iterator<Item = &Series> {
         [&self.latency, &self.prediction, &self.error]
             .into_iter()
             .filter_map(Option::as_ref)
             .chain(self.features.values())
             .chain(self.metrics.values())
-            .map(|s| s.instances.iter().filter(|i| i.spec == spec).count())
-            .sum()
+            .chain(self.quality.values())
     }
+
+    /// Every series with its signal, in a fixed order: latency, prediction,
+    /// error, then features, metrics and quality signals by name. For what
+    /// must not depend on a hash map's order (sweeps, snapshots).
+    pub(crate) fn sorted_series_mut(&mut self) -> Vec<(Signal, &mut Series)> {
+        let mut all: Vec<(Signal, &mut Series)> = Vec::with_capacity(self.signals);
+        for (signal, series) in [
+            (Signal::LatencyMs, &mut self.latency),
+            (Signal::Prediction, &mut self.prediction),
+            (Signal::Error, &mut self.error),
+        ] {
+            if let Some(series) = series {
+                all.push((signal, series));
+            }
+        }
+        all.extend(sorted_by_name(&mut self.features, Signal::Feature));
+        all.extend(sorted_by_name(&mut self.metrics, Signal::Metric));
+        all.extend(sorted_by_name(&mut self.quality, Signal::Quality));
+        all
+    }
+
+    /// How many tests of this model version share one multiple-test
+    /// family: the instances of corrected p-value monitors (across
+    /// monitors) whose detectors report p-values.
+    pub(super) fn p_value_tests(&self, plan: &MonitorPlan) -> usize {
+        self.all_series()
+            .flat_map(|s| &s.instances)
+            .filter(|i| corrected(plan, i.spec) && i.detector.in_p_value_family())
+            .count()
+    }
+}
+
+/// The series of a map with their signals, by name.
+fn sorted_by_name(map: &mut HashMap<String, Series>, make: fn(String) -> Signal) -> Vec<(Signal, &mut Series)> {
+    let mut entries: Vec<(&String, &mut Series)> = map.iter_mut().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.into_iter().map(|(n, s)| (make(n.clone()), s)).collect()
+}
+
+/// Whether monitor `spec`'s p-values are decided in a corrected family.
+pub(super) fn corrected(plan: &MonitorPlan, spec: usize) -> bool {
+    plan.monitors[spec].detector.p_value_family().is_some_and(|(c, _)| c != Correction::None)
 }

@@ -28,7 +28,8 @@ pub struct MonitorStats {
     #[serde(default)]
     pub versions_evicted: u64,
     /// Monitors not set up on a signal because their detector takes numbers
-    /// and the signal is categorical (once per model version and signal).
+    /// and the signal is categorical, or takes categories and the signal is
+    /// numeric (once per model version and signal).
     #[serde(default)]
     pub monitors_skipped: u64,
     /// Predictions whose label never came: dropped from the pending set
@@ -36,6 +37,13 @@ pub struct MonitorStats {
     /// under `limits.pending_labels`.
     #[serde(default)]
     pub labels_expired: u64,
+    /// Samples that reached a detector after their event-time window had
+    /// closed, and were dropped (once per detector).
+    #[serde(default)]
+    pub late_samples: u64,
+    /// Event-time windows that ended without a sample (once per detector).
+    #[serde(default)]
+    pub empty_windows: u64,
 }
 
 impl MonitorStats {
@@ -52,5 +60,7 @@ impl MonitorStats {
         self.versions_evicted += other.versions_evicted;
         self.monitors_skipped += other.monitors_skipped;
         self.labels_expired += other.labels_expired;
+        self.late_samples += other.late_samples;
+        self.empty_windows += other.empty_windows;
     }
 }

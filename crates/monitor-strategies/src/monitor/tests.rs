@@ -15,7 +15,7 @@ fn t(secs: i64) -> DateTime<Utc> {
 }
 
 fn threshold(signal: &str, window: usize, min: Option<f64>, max: Option<f64>) -> MonitorSpec {
-    let c = ThresholdConfig { window, min, max, ..ThresholdConfig::default() };
+    let c = ThresholdConfig { window: window.into(), min, max, ..ThresholdConfig::default() };
     MonitorSpec::new(signal, c).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -64,7 +64,7 @@ fn a_condition_opens_once_and_recovers_once() {
 
 #[test]
 fn warning_then_drift_are_two_findings() {
-    let c = ThresholdConfig { window: 1, min: Some(0.9), warn_min: Some(0.95), ..ThresholdConfig::default() };
+    let c = ThresholdConfig { window: 1.into(), min: Some(0.9), warn_min: Some(0.95), ..ThresholdConfig::default() };
     let spec = MonitorSpec::new("metrics.acc", c).unwrap_or_else(|e| panic!("{e}"));
     let mut m = Monitor::new(plan(vec![spec], PolicyConfig { min_samples: 1_000, ..PolicyConfig::default() }))
         .unwrap_or_else(|e| panic!("{e}"));

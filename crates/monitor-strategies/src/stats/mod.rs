@@ -15,6 +15,11 @@
 //! | [`jensen_shannon_distance`] | `spatial.distance.jensenshannon` |
 //! | [`wasserstein`], [`wasserstein_sorted`] | `stats.wasserstein_distance` |
 //! | [`false_discovery_control`] | `stats.false_discovery_control` |
+//! | [`cramers_v`], [`cramers_v_balanced`] | `stats.contingency.association(method="cramer")` |
+//! | [`binom_test_greater`] | `stats.binomtest(alternative="greater")` |
+//!
+//! Effect sizes ([`cramers_v`], [`cohen_h`]) let an alarm require a change
+//! that is material as well as significant.
 //!
 //! Reference statistics are meant to be computed once: sort a reference
 //! into a [`SortedSample`], bin it into [`Bins`], and compare every window
@@ -34,6 +39,7 @@
 
 mod chi2;
 mod distance;
+mod effect;
 mod kolmogorov;
 mod ks;
 pub(crate) mod sort;
@@ -44,6 +50,7 @@ pub use distance::{
     Bins, EMPTY_BIN, jensen_shannon, jensen_shannon_distance, psi, psi_binned, psi_from_proportions, wasserstein,
     wasserstein_sorted,
 };
+pub use effect::{binom_test_greater, cohen_h, cramers_v, cramers_v_balanced, share_at_effect};
 pub use ks::{SortedSample, ks_2samp, ks_2samp_sorted};
 /// Multiple-test corrections live in `monitor-core`, so that a detector crate
 /// can name them; re-exported here with the other statistics.
@@ -51,6 +58,7 @@ pub use monitor_core::correction::{Correction, benjamini_hochberg, bonferroni, f
 pub use sort::sort_f64;
 
 pub(crate) use distance::proportions;
+pub(crate) use ks::ks_statistic_sorted;
 
 /// The outcome of a two-sample test.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

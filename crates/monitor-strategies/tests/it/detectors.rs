@@ -99,15 +99,24 @@ fn reference_detectors_restore_to_the_same_behaviour() {
         "kind = \"chi_square\"\nreference = 1000\nwindow = 300",
         "kind = \"jensen_shannon\"\nreference = 1000\nwindow = 500",
         "kind = \"wasserstein\"\nreference = 1000\nwindow = 200\nstep = 7",
+        "kind = \"drift\"\nreference = 1000\nwindow = 200",
+        "kind = \"drift\"\nreference = 2000\nwindow = 200\nstep = 50",
+        "kind = \"out_of_range\"\nreference = 1000\nwindow = 200",
+        "kind = \"out_of_range\"\nwindow = 100\nmin = -2.0\nmax = 2.0",
+        "kind = \"threshold\"\nstatistic = \"ewma\"\nhalf_life = 20\nwindow = 50\nmax = 0.8",
+        "kind = \"adaptive_threshold\"\nstatistic = \"ewma\"\nalpha = 0.1\nwindow = 50",
     ] {
         round_trip_state(parse(text).as_ref(), &xs);
     }
+    // The share of ones, as `missing` reads quality.missing.<name>.
+    let ones: Vec<f64> = error_rate();
+    round_trip_state(parse("kind = \"missing\"\nreference = 1000\nwindow = 200").as_ref(), &ones);
     let ks: KsConfig = toml::from_str("reference = 1000\nwindow = 200").unwrap();
     round_trip(ks.detector(None), &xs);
-    let at = AdaptiveThresholdConfig { window: 50, warning_k: Some(2.0), ..Default::default() };
+    let at = AdaptiveThresholdConfig { window: 50.into(), warning_k: Some(2.0), ..Default::default() };
     DetectorSpec::validate(&at).unwrap();
     round_trip(AdaptiveThreshold::new(at), &xs);
-    let th = ThresholdConfig { window: 100, max: Some(0.8), ..Default::default() };
+    let th = ThresholdConfig { window: 100.into(), max: Some(0.8), ..Default::default() };
     round_trip(Threshold::new(th), &xs);
 }
 
@@ -137,7 +146,26 @@ fn defaults_are_the_published_ones() {
     );
     for kind in ["psi", "jensen_shannon", "wasserstein"] {
         assert_eq!(params(&format!("kind = \"{kind}\""), &["threshold"]), [json!(0.1)], "{kind}");
+        // A distance is its own effect size, and needs no p-value unless asked.
+        assert_eq!(parse(&format!("kind = \"{kind}\"")).min_effect(), Some(0.1), "{kind}");
+        assert_eq!(parse(&format!("kind = \"{kind}\"")).p_value_family(), None, "{kind}");
+        let spelt = parse(&format!("kind = \"{kind}\"\nmin_effect = 0.2\nalpha = 0.01"));
+        assert_eq!((spelt.min_effect(), spelt.p_value_family().map(|f| f.1)), (Some(0.2), Some(0.01)), "{kind}");
     }
+    // Effect sizes from published practice: KSWIN's D > 0.1, Cohen's small V and h.
+    assert_eq!(parse("kind = \"ks\"").min_effect(), Some(0.1));
+    assert_eq!(parse("kind = \"chi_square\"").min_effect(), Some(0.1));
+    for kind in ["missing", "unseen_categories", "out_of_range"] {
+        assert_eq!(parse(&format!("kind = \"{kind}\"")).min_effect(), Some(0.2), "{kind}");
+    }
+    assert_eq!(parse("kind = \"type_change\"").min_effect(), Some(0.0));
+    // A reference of ten windows.
+    assert_eq!(params("kind = \"ks\"\nwindow = 300", &["reference"]), [json!(null)]);
+    assert_eq!(default_reference(WindowSize::Samples(300)), 3000);
+    assert_eq!(
+        params("kind = \"drift\"", &["large_reference", "alpha", "min_effect", "threshold"]),
+        [json!(1000), json!(0.05), json!(0.1), json!(0.1)]
+    );
 }
 
 #[test]
@@ -147,6 +175,23 @@ fn out_of_range_parameters_name_their_key() {
         ("kind = \"ks\"\nalpha = 0.0", "alpha"),
         ("kind = \"chi_square\"\nalpha = -0.1", "alpha"),
         ("kind = \"ks\"\nwindow = 0", "window"),
+        ("kind = \"ks\"\nmin_effect = 1.5", "min_effect"),
+        ("kind = \"chi_square\"\nmin_effect = -0.1", "min_effect"),
+        ("kind = \"psi\"\nalpha = 1.0", "alpha"),
+        ("kind = \"ks\"\nwindow = \"1h\"\nstep = 10", "step"),
+        ("kind = \"ks\"\nwindow = \"400d\"", "window"),
+        ("kind = \"ks\"\nwindow = \"1h\"\nmax_samples = 0", "max_samples"),
+        ("kind = \"threshold\"\nmax = 1.0\nalpha = 0.5", "alpha"),
+        ("kind = \"threshold\"\nmax = 1.0\nstatistic = \"ewma\"\nalpha = 0.5\nhalf_life = 3", "half_life"),
+        ("kind = \"threshold\"\nmax = 1.0\nstatistic = \"ewma\"\nalpha = 0.0", "alpha"),
+        ("kind = \"adaptive_threshold\"\nwindow = \"1h\"\nreference = 1000", "reference"),
+        ("kind = \"adaptive_threshold\"\nreference_windows = 1", "reference_windows"),
+        ("kind = \"drift\"\nlarge_reference = 0", "large_reference"),
+        ("kind = \"missing\"\nmin_effect = 4.0", "min_effect"),
+        ("kind = \"missing\"\nreference = 0", "reference"),
+        ("kind = \"unseen_categories\"\nmax_categories = 1", "max_categories"),
+        ("kind = \"out_of_range\"\nmin = 3.0\nmax = 1.0", "min"),
+        ("kind = \"type_change\"\nalpha = 0.0", "alpha"),
         ("kind = \"psi\"\nbins = 1", "bins"),
         ("kind = \"jensen_shannon\"\nbins = 0", "bins"),
         ("kind = \"wasserstein\"\nreference = 0", "reference"),
@@ -177,7 +222,7 @@ fn out_of_range_parameters_name_their_key() {
 #[test]
 fn unknown_keys_are_named_for_every_kind() {
     let registry = builtin_detectors();
-    assert_eq!(registry.kinds().count(), 17);
+    assert_eq!(registry.kinds().count(), 22);
     for kind in registry.kinds() {
         let e = build(&format!("kind = \"{kind}\"\nwindw = 3")).unwrap_err();
         assert!(e.starts_with("config error at `detector.windw`: unknown field `windw`"), "{kind}: {e}");
@@ -197,6 +242,10 @@ fn degenerate_input_gives_defined_results() {
         "kind = \"chi_square\"\nreference = 500\nwindow = 100",
         "kind = \"jensen_shannon\"\nreference = 500\nwindow = 100",
         "kind = \"wasserstein\"\nreference = 500\nwindow = 100",
+        "kind = \"drift\"\nreference = 500\nwindow = 100",
+        "kind = \"drift\"\nreference = 1500\nwindow = 100",
+        "kind = \"out_of_range\"\nreference = 500\nwindow = 100",
+        "kind = \"type_change\"\nreference = 500\nwindow = 100",
         "kind = \"adaptive_threshold\"\nwindow = 100",
         "kind = \"cusum\"",
         "kind = \"ewma\"",
@@ -259,5 +308,30 @@ fn categorical_signals_are_compared_by_category() {
         assert_eq!(a.status, DriftStatus::Drift, "{text}: {a:?}");
         // KS ignores categories.
         assert_eq!(parse("kind = \"ks\"").build("features.x").observe(cat("DE")), None);
+    }
+}
+
+/// `statistic = "ewma"`: at each evaluation, the average of every sample so
+/// far, recomputed here from its weights.
+#[test]
+fn the_ewma_statistic_is_the_weighted_average_of_every_sample() {
+    let xs = gaussian_stream(12, &[Segment::new(500, 0.0, 1.0), Segment::new(500, 2.0, 1.0)]);
+    for (text, alpha) in [
+        ("kind = \"threshold\"\nstatistic = \"ewma\"\nalpha = 0.2\nwindow = 10\nmax = 1.0", 0.2),
+        ("kind = \"threshold\"\nstatistic = \"ewma\"\nhalf_life = 10\nwindow = 10\nmax = 1.0", 1.0 - 0.5f64.powf(0.1)),
+        ("kind = \"threshold\"\nstatistic = \"ewma\"\nwindow = 9\nmax = 1.0", 0.2),
+    ] {
+        let mut d = parse(text).build("x");
+        for (i, a) in feed(d.as_mut(), &xs).into_iter().enumerate() {
+            let Some(a) = a else { continue };
+            let mut want = xs[0];
+            for &x in &xs[1..=i] {
+                want = alpha * x + (1.0 - alpha) * want;
+            }
+            assert!((a.statistic - want).abs() < 1e-9, "{text}: at {i}, {} vs {want}", a.statistic);
+        }
+        // And it drifts once the mean has moved.
+        let last = feed(parse(text).build("x").as_mut(), &xs).into_iter().flatten().last().unwrap();
+        assert_eq!(last.status, DriftStatus::Drift, "{text}");
     }
 }

@@ -8,6 +8,11 @@ mod scipy;
 #[rustfmt::skip]
 mod scipy_cases;
 mod detectors;
+mod effect;
+#[rustfmt::skip]
+mod effect_cases;
 mod monitor;
 mod properties;
+mod quality;
 mod snapshot;
+mod time_windows;

@@ -260,3 +260,38 @@ fn oversized_detector_settings_are_config_errors() {
         assert!(err.starts_with(&format!("config error at `monitors[0].detector.{key}`: {message}")), "{err}");
     }
 }
+
+/// Flap damping on a stream that alternates between drift and clear
+/// windows: undamped it fires and recovers every other window; with
+/// `fire_after = 2` it never fires; a sustained change fires once, and
+/// resolves only after `resolve_after` clear windows.
+#[test]
+fn flap_damping_holds_an_alternating_stream() {
+    let run = |fire_after: u32, resolve_after: u32, xs: &[f64]| {
+        let monitor = MonitorSpec::from_spec("features.*", spec("kind = \"threshold\"\nwindow = 1\nmax = 0.5"))
+            .unwrap()
+            .damping(fire_after, resolve_after);
+        let plan = MonitorPlan { monitors: vec![monitor], ..MonitorPlan::default() };
+        let mut m = Monitor::new(plan).unwrap();
+        let mut events = Vec::new();
+        for (seq, &x) in xs.iter().enumerate() {
+            m.process(seq as u64, &record(&[("a", x)]), &mut events).unwrap();
+        }
+        events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Finding(_) => format!("F{}", e.seq),
+                EventKind::Recovered(_) => format!("R{}", e.seq),
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let alternating: Vec<f64> = (0..20).map(|i| f64::from(i % 2)).collect();
+    assert_eq!(run(1, 1, &alternating), "F1 R2 F3 R4 F5 R6 F7 R8 F9 R10 F11 R12 F13 R14 F15 R16 F17 R18 F19");
+    assert_eq!(run(2, 1, &alternating), "");
+    // Three windows in drift, then clear ones broken by one in drift.
+    let sustained = [0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+    assert_eq!(run(2, 3, &sustained), "F2 R9");
+    assert_eq!(run(3, 1, &sustained), "F3 R4");
+}

@@ -20,7 +20,9 @@ fn monitor(signal: &str, detector: &str) -> MonitorSpec {
 /// Every kind of state a monitor keeps: windows (threshold, ks, psi,
 /// chi_square), change detectors (adwin, page_hinkley, ddm, kswin with its
 /// random generator), p-value families under Bonferroni, open findings,
-/// the retrain policy's cooldown, and pending labels that join or expire.
+/// the retrain policy's cooldown, pending labels that join or expire,
+/// event-time windows and the clock that closes them, `quality.*` signals,
+/// the data-quality detectors, `drift`, and flap damping's counters.
 fn plan() -> MonitorPlan {
     plan_holding(10_000)
 }
@@ -42,6 +44,19 @@ fn plan_holding(versions: usize) -> MonitorPlan {
             monitor("features.color", "kind = \"chi_square\"\nreference = 20\nwindow = 10"),
             monitor("error", "kind = \"ddm\"\nwarm_start = 10"),
             monitor("metrics.accuracy", "kind = \"adaptive_threshold\""),
+            monitor("latency_ms", "kind = \"threshold\"\nstatistic = \"p90\"\nwindow = \"7s\"\nmax = 60.0")
+                .damping(2, 2),
+            monitor("features.*", "kind = \"drift\"\nreference = 15\nwindow = \"5s\""),
+            monitor("features.*", "kind = \"drift\"\nreference = 15\nwindow = 6\nlarge_reference = 10").damping(2, 3),
+            monitor("quality.missing.*", "kind = \"missing\"\nreference = 10\nwindow = 8\nmin_effect = 0.1"),
+            monitor("features.*", "kind = \"unseen_categories\"\nreference = 10\nwindow = \"4s\""),
+            monitor("features.*", "kind = \"out_of_range\"\nreference = 10\nwindow = 5"),
+            monitor("features.*", "kind = \"type_change\"\nreference = 10\nwindow = 5"),
+            monitor(
+                "metrics.*",
+                "kind = \"adaptive_threshold\"\nstatistic = \"ewma\"\nwindow = \"3s\"\nreference_windows = 2",
+            ),
+            monitor("quality.no_data", "kind = \"threshold\"\nwindow = 1\nmax = 0.5").damping(1, 2),
         ],
         policy: PolicyConfig { min_samples: 10, cooldown: "20s".parse().unwrap(), ..Default::default() },
         limits: Limits {
@@ -57,38 +72,74 @@ fn plan_holding(versions: usize) -> MonitorPlan {
 /// One generated input line: a prediction with features, or a late label.
 #[derive(Debug, Clone)]
 enum Line {
-    Prediction { model: u8, version: u8, latency: f64, x: f64, color: u8, accuracy: f64, id: u16, class: bool },
-    Label { model: u8, id: u16, class: bool },
+    Prediction {
+        model: u8,
+        version: u8,
+        latency: f64,
+        x: f64,
+        color: u8,
+        accuracy: f64,
+        id: u16,
+        class: bool,
+        /// Seconds this line comes after the one before it.
+        gap: u8,
+        /// 0: `x` given; 1: absent; 2: null; 3: a string.
+        x_kind: u8,
+    },
+    Label {
+        model: u8,
+        id: u16,
+        class: bool,
+    },
 }
 
 fn line() -> impl Strategy<Value = Line> {
     prop_oneof![
-        4 => (0u8..2, 0u8..2, 0.0f64..100.0, -3.0f64..3.0, 0u8..4, 0.5f64..1.0, 0u16..40, any::<bool>()).prop_map(
-            |(model, version, latency, x, color, accuracy, id, class)| Line::Prediction {
-                model, version, latency, x, color, accuracy, id, class
-            }
-        ),
+        4 => (
+            (0u8..2, 0u8..2, 0.0f64..100.0, -3.0f64..3.0, 0u8..4),
+            (0.5f64..1.0, 0u16..40, any::<bool>(), prop_oneof![8 => Just(1u8), 1 => 0u8..30], prop_oneof![12 => Just(0u8), 1 => 1u8..4]),
+        )
+            .prop_map(|((model, version, latency, x, color), (accuracy, id, class, gap, x_kind))| Line::Prediction {
+                model, version, latency, x, color, accuracy, id, class, gap, x_kind
+            }),
         1 => (0u8..2, 0u16..40, any::<bool>()).prop_map(|(model, id, class)| Line::Label { model, id, class }),
     ]
 }
 
-/// The records of a stream, one second apart; from `shift` on, latency,
-/// `x` and the colours move, so detectors fire and recover.
+/// The records of a stream, a second or a gap apart; from `shift` on,
+/// latency, `x` and the colours move, so detectors fire and recover. Now
+/// and then `x` is absent, null or a string.
 fn records(lines: &[Line], shift: usize) -> Vec<Record> {
     let start: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().unwrap();
     let class = |c: bool| Value::Category(if c { "fraud" } else { "legit" }.to_owned());
+    let mut ts = start;
     lines
         .iter()
         .enumerate()
         .map(|(i, line)| {
-            let ts = start + Duration::seconds(i as i64);
+            ts += Duration::seconds(match line {
+                Line::Prediction { gap, .. } => i64::from(*gap),
+                Line::Label { .. } => 1,
+            });
             let shifted = i >= shift;
             match line {
-                Line::Prediction { model, version, latency, x, color, accuracy, id, class: c } => {
+                Line::Prediction { model, version, latency, x, color, accuracy, id, class: c, x_kind, .. } => {
                     let mut r = Record::new(format!("m{model}"), ts);
                     r.version = format!("v{version}");
                     r.latency_ms = Some(if shifted { latency * 1.5 + 30.0 } else { *latency });
-                    r.features.insert("x".into(), Value::Number(if shifted { x + 2.0 } else { *x }));
+                    let x = if shifted { x + 2.0 } else { *x };
+                    match x_kind {
+                        0 => {
+                            r.features.insert("x".into(), Value::Number(x));
+                        }
+                        1 => {}
+                        2 => {
+                            r.null_features.insert("x".into());
+                        }
+                        _ => {
+                            r.features.insert("x".into(), Value::Category(format!("{x:.0}")));
+                        }
+                    }
                     let color = if shifted { color / 2 } else { *color };
                     r.features.insert("color".into(), Value::Category(format!("c{color}")));
                     r.metrics.insert("accuracy".into(), if shifted { accuracy - 0.3 } else { *accuracy });
@@ -170,6 +221,8 @@ fn saved_monitor() -> Vec<u8> {
             accuracy: 0.9,
             id: i as u16,
             class: i % 3 == 0,
+            gap: 1,
+            x_kind: 0,
         })
         .collect();
     let mut monitor = Monitor::new(plan()).unwrap();
@@ -184,12 +237,12 @@ fn restore_err(bytes: &[u8]) -> String {
 #[test]
 fn other_versions_and_formats_are_refused_by_name() {
     let mut snapshot: serde_json::Value = serde_json::from_slice(&saved_monitor()).unwrap();
-    snapshot["version"] = 2.into();
+    snapshot["version"] = 1.into();
     assert_eq!(
         restore_err(&serde_json::to_vec(&snapshot).unwrap()),
-        "snapshot error at `version`: snapshot format version 2 is not readable by this build, which reads version 1"
+        "snapshot error at `version`: snapshot format version 1 is not readable by this build, which reads version 2"
     );
-    snapshot["version"] = 1.into();
+    snapshot["version"] = 2.into();
     snapshot["format"] = "something-else".into();
     assert_eq!(
         restore_err(&serde_json::to_vec(&snapshot).unwrap()),
@@ -235,7 +288,12 @@ fn a_snapshot_of_other_monitors_is_refused() {
     let mut fewer = plan();
     fewer.monitors.pop();
     let e = Monitor::restore(fewer, &saved).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(e.contains("taken under 9 [[monitors]] and the config has 8"), "{e}");
+    assert!(e.contains("taken under 18 [[monitors]] and the config has 17"), "{e}");
+    // Flap damping is part of what a snapshot was taken under.
+    let mut damped = plan();
+    damped.monitors[0] = damped.monitors[0].clone().damping(3, 1);
+    let e = Monitor::restore(damped, &saved).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.starts_with("snapshot error at `monitors[0]`: the config now says"), "{e}");
     // The snapshot's own structure round-trips.
     let parsed = MonitorSnapshot::from_json(&saved).unwrap();
     assert_eq!(parsed.models.len(), 2);
@@ -260,6 +318,14 @@ fn the_streams_exercise_every_kind_of_state() {
                     accuracy: 0.9 + f64::from(i % 10) / 100.0,
                     id: i,
                     class: i % 2 == 0,
+                    // Now and then a gap of empty windows, and an `x` missing or of the other type.
+                    gap: if i % 50 == 25 { 20 } else { 1 },
+                    x_kind: match (i % 17, i > 250) {
+                        (3, _) => 1,
+                        (7, _) => 2,
+                        (11, true) => 3,
+                        _ => 0,
+                    },
                 }
             }
         })
@@ -278,6 +344,10 @@ fn the_streams_exercise_every_kind_of_state() {
     kinds.sort_unstable();
     kinds.dedup();
     assert!(kinds.len() >= 5, "only {kinds:?} fired");
+    for kind in ["drift", "missing", "type_change", "unseen_categories"] {
+        assert!(kinds.contains(&kind), "{kind} did not fire: {kinds:?}");
+    }
+    assert!(whole.stats().empty_windows > 0, "{:?}", whole.stats());
     assert!(expected.iter().any(|e| matches!(e.kind, EventKind::RetrainRequested(_))));
     assert!(whole.stats().labels_joined > 0, "{:?}", whole.stats());
 
