@@ -9,6 +9,7 @@
 //! cut off, and the [`Summary`] says so in `unfinished`.
 
 mod bus;
+mod checkpoints;
 pub mod metrics;
 mod query;
 mod shard;
@@ -38,6 +39,7 @@ pub use self::sink::{Receipt, Refused, RefusedBatch, RejectHandler, Sink};
 use self::summary::Counters;
 pub use self::summary::{Health, ObserverHealth, ObserverSummary, Summary};
 use crate::config::{Config, EngineConfig, Overflow};
+use crate::journal::Journal;
 
 /// How long observers get, after the deadline, to take the events still
 /// queued for them (feedback published while they flushed).
@@ -160,8 +162,17 @@ impl EngineBuilder {
         plan.validate()?;
         plan.limits = plan.limits.per_shard(self.settings.shards);
         let plan = Arc::new(plan);
-        let monitors: Vec<Monitor> =
-            (0..self.settings.shards).map(|_| Monitor::new(Arc::clone(&plan))).collect::<Result<_, _>>()?;
+        let journal = self.settings.state_dir.as_deref().map(Journal::open).transpose()?;
+        let (monitors, next_seq) = match &journal {
+            Some(journal) => checkpoints::restore(journal, &plan, self.settings.shards)?,
+            None => {
+                let monitors = (0..self.settings.shards)
+                    .map(|_| Monitor::new(Arc::clone(&plan)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (monitors, 0)
+            }
+        };
+        let next_seq = Arc::new(AtomicU64::new(next_seq));
         let names: Vec<String> = self.observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));
         let stop = CancellationToken::new();
@@ -180,16 +191,18 @@ impl EngineBuilder {
             .unwrap_or_else(|| Arc::new(|seq, e: &RecordError| tracing::warn!(seq, error = %e, "record rejected")));
         let sink = Sink {
             shards: shard_txs.into(),
-            next_seq: Arc::new(AtomicU64::new(0)),
+            next_seq: Arc::clone(&next_seq),
             counters: Arc::clone(&counters),
             on_reject: Arc::clone(&on_reject),
         };
+        let queries: Arc<[mpsc::Sender<ShardQuery>]> = query_txs.into();
         let engine = Engine {
             sink,
             stop: stop.clone(),
             counters: Arc::clone(&counters),
-            inspector: Inspector { shards: query_txs.into() },
+            inspector: Inspector { shards: Arc::clone(&queries) },
         };
+        let journal = journal.map(|journal| JournalParts { journal, queries, next_seq });
         let parts = Parts {
             settings: self.settings,
             monitors,
@@ -198,6 +211,7 @@ impl EngineBuilder {
             observers: self.observers,
             counters,
             on_reject,
+            journal,
         };
         Ok((engine, run(parts)))
     }
@@ -300,10 +314,18 @@ struct Parts {
     observers: Vec<Box<dyn Observer>>,
     counters: Arc<Counters>,
     on_reject: RejectHandler,
+    journal: Option<JournalParts>,
+}
+
+/// What the checkpoints need, with a `state_dir`.
+struct JournalParts {
+    journal: Journal,
+    queries: Arc<[mpsc::Sender<ShardQuery>]>,
+    next_seq: Arc<AtomicU64>,
 }
 
 async fn run(parts: Parts) -> Summary {
-    let Parts { settings, monitors, shard_rxs, stop, observers, counters, on_reject } = parts;
+    let Parts { settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal } = parts;
     let tracker = TaskTracker::new();
     let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
     let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher { tx: feedback_tx });
@@ -358,10 +380,39 @@ async fn run(parts: Parts) -> Summary {
         .collect();
     drop(bus_tx);
     tracker.close();
+    let periodic = journal.as_ref().map(|j| {
+        tokio::spawn(checkpoints::periodic(
+            j.journal.clone(),
+            Arc::clone(&j.queries),
+            Arc::clone(&j.next_seq),
+            settings.checkpoint_interval.as_std(),
+            settings.checkpoints_kept,
+            stop.clone(),
+        ))
+    });
+    let mut finished = Vec::with_capacity(shards.len());
     for shard in shards {
-        if let Err(e) = shard.await {
-            tracing::error!(error = %e, "shard task failed");
-            counters.unfinished(format!("a shard task failed: {e}"));
+        match shard.await {
+            Ok(monitor) => finished.push(monitor),
+            Err(e) => {
+                tracing::error!(error = %e, "shard task failed");
+                counters.unfinished(format!("a shard task failed: {e}"));
+            }
+        }
+    }
+    if let Some(periodic) = periodic {
+        periodic.abort();
+        let _ = periodic.await;
+    }
+    if let Some(j) = journal {
+        // A checkpoint of part of the shards would lose the others' state
+        // at the next start: the previous one stays the latest instead.
+        if finished.len() == settings.shards {
+            let next_seq = j.next_seq.load(std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = checkpoints::last(j.journal, finished, next_seq, settings.checkpoints_kept).await {
+                tracing::error!(error = %e, "the last checkpoint was not written");
+                counters.unfinished(format!("the last checkpoint was not written: {e}"));
+            }
         }
     }
 

@@ -1,0 +1,114 @@
+//! The state journal: checkpoints of model state across engine restarts.
+
+use monitor_core::event::Event;
+use monitor_core::record::Record;
+use monitor_core::testing::RecordingObserver;
+use monitor_runtime::EngineConfig;
+use monitor_runtime::journal::Journal;
+
+use super::{LATENCY_CONFIG, builder};
+
+/// Records of three models whose latency jumps from record 150 on, with
+/// event times one second apart.
+fn records() -> Vec<Record> {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+    (0..300)
+        .map(|i: i64| {
+            let ts = (base + chrono::Duration::seconds(i)).to_rfc3339();
+            let ms = if i < 150 { 10.0 + (i % 7) as f64 } else { 500.0 };
+            let line = format!(r#"{{"model": "m{}", "ts": "{ts}", "latency_ms": {ms}}}"#, i % 3);
+            Record::parse(&line, chrono::Utc::now()).unwrap()
+        })
+        .collect()
+}
+
+fn settings(state_dir: Option<&std::path::Path>) -> EngineConfig {
+    EngineConfig { shards: 2, state_dir: state_dir.map(ToOwned::to_owned), ..EngineConfig::default() }
+}
+
+/// Runs `records` through an engine, returns its events without their
+/// event and job ids (fresh in every run).
+async fn run(config: &str, settings: EngineConfig, records: &[Record]) -> Vec<serde_json::Value> {
+    let recorder = RecordingObserver::new();
+    let engine = builder(config).settings(settings).observer(Box::new(recorder.clone())).spawn().unwrap();
+    let sink = engine.sink();
+    for record in records {
+        sink.submit(record.clone()).await.unwrap();
+    }
+    engine.shutdown().await;
+    without_ids(&recorder.events())
+}
+
+fn without_ids(events: &[Event]) -> Vec<serde_json::Value> {
+    let mut all: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap();
+            let v_ = v.as_object_mut().unwrap();
+            v_.remove("id");
+            v_.remove("job_id");
+            v
+        })
+        .collect();
+    all.sort_by_key(|v| (v["seq"].as_u64(), v["type"].as_str().map(str::to_owned)));
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_carries_on_from_its_checkpoint() {
+    let records = records();
+    let uninterrupted = run(LATENCY_CONFIG, settings(None), &records).await;
+    assert!(uninterrupted.iter().any(|e| e["seq"].as_u64() > Some(152)), "drift after the split: {uninterrupted:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut resumed = run(LATENCY_CONFIG, settings(Some(dir.path())), &records[..152]).await;
+    resumed.extend(run(LATENCY_CONFIG, settings(Some(dir.path())), &records[152..]).await);
+    resumed.sort_by_key(|v| (v["seq"].as_u64(), v["type"].as_str().map(str::to_owned)));
+    assert_eq!(resumed, uninterrupted);
+
+    // One checkpoint per shutdown, within engine.checkpoints_kept.
+    let journal = Journal::open(dir.path()).unwrap();
+    assert_eq!(journal.checkpoint_count().unwrap(), 2);
+    assert_eq!(journal.latest_checkpoint().unwrap().unwrap().next_seq, 300);
+}
+
+#[tokio::test]
+async fn checkpoints_are_written_periodically_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = EngineConfig {
+        checkpoint_interval: monitor_core::duration::HumanDuration::from_secs(1),
+        checkpoints_kept: 2,
+        ..settings(Some(dir.path()))
+    };
+    let engine = builder(LATENCY_CONFIG).settings(settings).spawn().unwrap();
+    for record in &records()[..10] {
+        engine.sink().submit(record.clone()).await.unwrap();
+    }
+    let journal = Journal::open(dir.path()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while journal.checkpoint_count().unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no periodic checkpoint");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(journal.latest_checkpoint().unwrap().unwrap().next_seq, 10);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    engine.shutdown().await;
+    assert_eq!(journal.checkpoint_count().unwrap(), 2, "pruned to engine.checkpoints_kept");
+}
+
+#[tokio::test]
+async fn a_checkpoint_taken_under_other_monitors_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    run(LATENCY_CONFIG, settings(Some(dir.path())), &records()[..10]).await;
+    let other = LATENCY_CONFIG.replace("max = 100.0", "max = 200.0");
+    let e = builder(&other).settings(settings(Some(dir.path()))).build().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("journal.sqlite3") && e.contains("move the journal aside"), "{e}");
+    // And one taken with another number of shards.
+    let e = builder(LATENCY_CONFIG)
+        .settings(EngineConfig { shards: 3, ..settings(Some(dir.path())) })
+        .build()
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 shards") && e.contains("engine.shards"), "{e}");
+}
