@@ -39,7 +39,7 @@ pub use self::sink::{Receipt, Refused, RefusedBatch, RejectHandler, Sink};
 use self::summary::Counters;
 pub use self::summary::{Health, ObserverHealth, ObserverSummary, Summary};
 use crate::config::{Config, EngineConfig, Overflow};
-use crate::journal::Journal;
+use crate::journal::{JobJournal, Journal};
 
 /// How long observers get, after the deadline, to take the events still
 /// queued for them (feedback published while they flushed).
@@ -157,12 +157,16 @@ impl EngineBuilder {
                 format!("must be between 1 and {} (got {})", metrics::MAX_METRICS_MAX_MODELS, self.metrics_max_models),
             ));
         }
+        let journal = self.settings.state_dir.as_deref().map(Journal::open).transpose()?;
+        let mut observers = self.observers;
+        if let Some(journal) = &journal {
+            observers.push(Box::new(JobJournal::new(journal.clone())));
+        }
         // The limits bound the whole engine: each shard gets its share.
         let mut plan = self.plan;
         plan.validate()?;
         plan.limits = plan.limits.per_shard(self.settings.shards);
         let plan = Arc::new(plan);
-        let journal = self.settings.state_dir.as_deref().map(Journal::open).transpose()?;
         let (monitors, next_seq) = match &journal {
             Some(journal) => checkpoints::restore(journal, &plan, self.settings.shards)?,
             None => {
@@ -173,7 +177,7 @@ impl EngineBuilder {
             }
         };
         let next_seq = Arc::new(AtomicU64::new(next_seq));
-        let names: Vec<String> = self.observers.iter().map(|o| o.name().to_owned()).collect();
+        let names: Vec<String> = observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));
         let stop = CancellationToken::new();
         let mut shard_txs = Vec::with_capacity(monitors.len());
@@ -203,16 +207,8 @@ impl EngineBuilder {
             inspector: Inspector { shards: Arc::clone(&queries) },
         };
         let journal = journal.map(|journal| JournalParts { journal, queries, next_seq });
-        let parts = Parts {
-            settings: self.settings,
-            monitors,
-            shard_rxs,
-            stop,
-            observers: self.observers,
-            counters,
-            on_reject,
-            journal,
-        };
+        let parts =
+            Parts { settings: self.settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal };
         Ok((engine, run(parts)))
     }
 

@@ -8,8 +8,12 @@
 //!
 //! - [`checkpoint`]: the shards' monitor snapshots, written periodically and
 //!   on shutdown, restored at start, the oldest pruned.
+//! - [`jobs`]: retrain jobs, written by the [`JobJournal`] observer that the
+//!   engine installs, read by `model-monitor jobs`.
 
 pub mod checkpoint;
+pub mod jobs;
+pub mod observer;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +23,8 @@ use monitor_core::Error;
 use rusqlite::Connection;
 
 pub use self::checkpoint::Checkpoint;
+pub use self::jobs::JobRow;
+pub use self::observer::JobJournal;
 pub use self::schema::SCHEMA_VERSION;
 
 /// The journal's file name inside the state directory.
@@ -38,6 +44,22 @@ impl Journal {
         std::fs::create_dir_all(state_dir)
             .map_err(|e| Error::io(format!("creating the state directory {}", state_dir.display()), e))?;
         Self::open_file(&state_dir.join(JOURNAL_FILE))
+    }
+
+    /// Opens the journal in `state_dir` that a daemon wrote, which must
+    /// exist (a stopped daemon's, for `model-monitor jobs`).
+    pub fn open_existing(state_dir: &Path) -> Result<Self, Error> {
+        let path = state_dir.join(JOURNAL_FILE);
+        if !path.is_file() {
+            return Err(Error::io(
+                format!("no journal at {}", path.display()),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "a daemon with this engine.state_dir has not run yet, or the directory is another one",
+                ),
+            ));
+        }
+        Self::open_file(&path)
     }
 
     /// Opens (or creates) the journal file at `path`.

@@ -40,6 +40,7 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
          attempts INTEGER NOT NULL DEFAULT 0,
          created_at TEXT NOT NULL,
          updated_at TEXT NOT NULL,
+         dispatcher TEXT,
          answer TEXT
      );
      CREATE INDEX jobs_by_status ON jobs (status, updated_at);",

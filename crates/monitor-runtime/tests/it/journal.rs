@@ -112,3 +112,16 @@ async fn a_checkpoint_taken_under_other_monitors_is_refused() {
         .to_string();
     assert!(e.contains("2 shards") && e.contains("engine.shards"), "{e}");
 }
+
+#[tokio::test]
+async fn the_engine_journals_the_retrain_jobs_it_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = run(LATENCY_CONFIG, settings(Some(dir.path())), &records()).await;
+    let requested: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "retrain_requested").filter_map(|e| e["model"].as_str()).collect();
+    assert_eq!(requested.len(), 3);
+    let journal = Journal::open(dir.path()).unwrap();
+    let jobs = journal.jobs(None, 100).unwrap();
+    assert_eq!(jobs.len(), 3);
+    assert!(jobs.iter().all(|j| j.status == "requested" && !j.reasons.is_empty()), "{jobs:?}");
+}
