@@ -206,7 +206,13 @@ impl EngineBuilder {
             counters: Arc::clone(&counters),
             inspector: Inspector { shards: Arc::clone(&queries) },
         };
-        let journal = journal.map(|journal| JournalParts { journal, queries, next_seq });
+        let journal = match journal {
+            Some(journal) => {
+                let redo = journal.unfinished_jobs()?;
+                Some(JournalParts { journal, queries, next_seq, redo })
+            }
+            None => None,
+        };
         let parts =
             Parts { settings: self.settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal };
         Ok((engine, run(parts)))
@@ -318,6 +324,9 @@ struct JournalParts {
     journal: Journal,
     queries: Arc<[mpsc::Sender<ShardQuery>]>,
     next_seq: Arc<AtomicU64>,
+    /// The requests of the jobs the journal holds unfinished, published
+    /// again at start.
+    redo: Vec<monitor_core::event::Event>,
 }
 
 async fn run(parts: Parts) -> Summary {
@@ -339,6 +348,19 @@ async fn run(parts: Parts) -> Summary {
             counters: Arc::clone(own),
         });
         observer_tasks.push((name, tracker.spawn(observer_loop(observer, rx, Arc::clone(own)))));
+    }
+    let mut journal = journal;
+    if let Some(j) = journal.as_mut() {
+        let redo = std::mem::take(&mut j.redo);
+        if !redo.is_empty() {
+            // At least once: a job whose outcome the journal does not know
+            // is asked for again, under its own id, which dispatchers use
+            // as their idempotency key.
+            tracing::info!(jobs = redo.len(), "retrain jobs unfinished in the journal are requested again");
+            for event in redo {
+                publisher.publish(event);
+            }
+        }
     }
     drop(publisher);
     let links = Arc::new(links);

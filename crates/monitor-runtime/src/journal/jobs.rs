@@ -54,10 +54,19 @@ impl Journal {
                 })?;
                 let now = Utc::now().to_rfc3339();
                 conn.execute(
-                    "INSERT INTO jobs (id, model, version, reasons, status, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                    "INSERT INTO jobs (id, model, version, reasons, requested_ts, seq, status, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
                      ON CONFLICT (id) DO UPDATE SET reasons = excluded.reasons",
-                    params![request.job_id.to_string(), event.key.model, event.key.version, reasons, REQUESTED, now],
+                    params![
+                        request.job_id.to_string(),
+                        event.key.model,
+                        event.key.version,
+                        reasons,
+                        event.ts.to_rfc3339(),
+                        seq_of(event),
+                        REQUESTED,
+                        now
+                    ],
                 )
                 .map_err(fail)?;
             }
@@ -65,8 +74,9 @@ impl Journal {
                 let dispatched = i64::from(update.status == monitor_core::event::JobStatus::Dispatched);
                 let at = update.at.to_rfc3339();
                 conn.execute(
-                    "INSERT INTO jobs (id, model, version, reasons, status, attempts, created_at, updated_at, dispatcher, answer)
-                     VALUES (?1, ?2, ?3, '[]', ?4, ?5, ?6, ?6, ?7, ?8)
+                    "INSERT INTO jobs (id, model, version, reasons, requested_ts, seq, status, attempts, created_at,
+                         updated_at, dispatcher, answer)
+                     VALUES (?1, ?2, ?3, '[]', ?9, ?10, ?4, ?5, ?6, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET
                          status = excluded.status,
                          attempts = attempts + excluded.attempts,
@@ -81,7 +91,9 @@ impl Journal {
                         dispatched,
                         at,
                         update.dispatcher,
-                        update.detail
+                        update.detail,
+                        event.ts.to_rfc3339(),
+                        seq_of(event)
                     ],
                 )
                 .map_err(fail)?;
@@ -111,6 +123,55 @@ impl Journal {
             .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], job_row)
             .optional()
             .map_err(|e| self.error("reading a retrain job", &e))
+    }
+}
+
+/// An event's sequence number as SQLite stores it.
+fn seq_of(event: &Event) -> i64 {
+    i64::try_from(event.seq).unwrap_or(i64::MAX)
+}
+
+/// Statuses of a job that a scheduler took and whose outcome the journal
+/// does not know. A job still `requested` is left alone: with no scheduler
+/// configured, every job stays so, and asking again at every start would
+/// repeat the request to every observer.
+const UNFINISHED: &str = "('queued', 'dispatched')";
+
+impl Journal {
+    /// The `retrain_requested` events of the jobs not finished (queued or
+    /// dispatched by a scheduler, the outcome unknown), oldest first, with their
+    /// job ids, event times and sequence numbers: published again at start,
+    /// they are dispatched again under the same idempotency key.
+    pub fn unfinished_jobs(&self) -> Result<Vec<Event>, Error> {
+        let fail = |e: rusqlite::Error| self.error("reading the unfinished retrain jobs", &e);
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT id, model, version, reasons, requested_ts, seq FROM jobs
+                 WHERE status IN {UNFINISHED} ORDER BY seq, created_at"
+            ))
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([], |row| {
+                let id: String = row.get(0)?;
+                let reasons: String = row.get(3)?;
+                let ts: String = row.get(4)?;
+                let seq: i64 = row.get(5)?;
+                let conversion = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+                    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+                };
+                let job_id = uuid::Uuid::parse_str(&id).map_err(|e| conversion(0, e.into()))?;
+                let reasons = serde_json::from_str(&reasons).map_err(|e| conversion(3, e.into()))?;
+                let ts = DateTime::parse_from_rfc3339(&ts).map_err(|e| conversion(4, e.into()))?.with_timezone(&Utc);
+                Ok(Event::new(
+                    monitor_core::record::ModelKey::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?),
+                    ts,
+                    u64::try_from(seq).unwrap_or(0),
+                    EventKind::RetrainRequested(monitor_core::event::RetrainRequest { job_id, reasons }),
+                ))
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
     }
 }
 
@@ -197,5 +258,11 @@ mod tests {
         assert_eq!(journal.jobs(Some("queued"), 10).expect("list")[0].id, other.to_string());
         assert!(journal.jobs(Some("failed"), 10).expect("list").is_empty());
         assert_eq!(journal.job("nope").expect("read"), None);
+
+        // Only the job a scheduler took and did not finish is asked for again.
+        let redo = journal.unfinished_jobs().expect("unfinished");
+        assert_eq!(redo.len(), 1);
+        assert_eq!((redo[0].type_name(), redo[0].seq), ("retrain_requested", 7));
+        assert!(matches!(&redo[0].kind, EventKind::RetrainRequested(r) if r.job_id == other));
     }
 }

@@ -36,6 +36,8 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
          model TEXT NOT NULL,
          version TEXT NOT NULL,
          reasons TEXT NOT NULL,
+         requested_ts TEXT NOT NULL,
+         seq INTEGER NOT NULL,
          status TEXT NOT NULL,
          attempts INTEGER NOT NULL DEFAULT 0,
          created_at TEXT NOT NULL,

@@ -125,3 +125,79 @@ async fn the_engine_journals_the_retrain_jobs_it_asks_for() {
     assert_eq!(jobs.len(), 3);
     assert!(jobs.iter().all(|j| j.status == "requested" && !j.reasons.is_empty()), "{jobs:?}");
 }
+
+/// A stand-in for the retrain scheduler: queues every job it is asked for,
+/// and reports those of `m0` succeeded.
+struct Scheduler(Option<std::sync::Arc<dyn monitor_core::observer::EventPublisher>>);
+
+#[monitor_core::async_trait]
+impl monitor_core::observer::Observer for Scheduler {
+    fn name(&self) -> &str {
+        "scheduler"
+    }
+
+    fn attach(&mut self, publisher: std::sync::Arc<dyn monitor_core::observer::EventPublisher>) {
+        self.0 = Some(publisher);
+    }
+
+    async fn on_event(&mut self, event: &Event) -> monitor_core::Result<()> {
+        use monitor_core::event::{EventKind, JobStatus, JobUpdate};
+        let EventKind::RetrainRequested(request) = &event.kind else { return Ok(()) };
+        let mut statuses = vec![JobStatus::Queued];
+        if event.key.model == "m0" {
+            statuses.extend([JobStatus::Dispatched, JobStatus::Succeeded]);
+        }
+        for status in statuses {
+            let update = JobUpdate {
+                job_id: request.job_id,
+                at: chrono::Utc::now(),
+                status,
+                dispatcher: "test".into(),
+                detail: None,
+            };
+            let kind = EventKind::JobStatus(update);
+            let publisher = self.0.as_ref().unwrap();
+            publisher.publish(Event::new(event.key.clone(), event.ts, event.seq, kind));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_jobs_are_requested_again_with_their_ids_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = RecordingObserver::new();
+    let engine = builder(LATENCY_CONFIG)
+        .settings(settings(Some(dir.path())))
+        .observer(Box::new(Scheduler(None)))
+        .observer(Box::new(recorder.clone()))
+        .spawn()
+        .unwrap();
+    for record in records() {
+        engine.sink().submit(record).await.unwrap();
+    }
+    engine.shutdown().await;
+    let first: Vec<Event> =
+        recorder.events().into_iter().filter(|e| e.type_name() == "retrain_requested" && e.key.model != "m0").collect();
+    assert_eq!(first.len(), 2);
+
+    // The next start asks again for the two jobs left queued, not for the
+    // one that succeeded, under the same ids, event times and seqs.
+    let recorder = RecordingObserver::new();
+    let engine = builder(LATENCY_CONFIG)
+        .settings(settings(Some(dir.path())))
+        .observer(Box::new(recorder.clone()))
+        .spawn()
+        .unwrap();
+    engine.shutdown().await;
+    let again: Vec<Event> = recorder.events().into_iter().filter(|e| e.type_name() == "retrain_requested").collect();
+    let key = |e: &Event| (e.seq, e.key.clone(), e.ts, serde_json::to_value(&e.kind).unwrap());
+    let mut want: Vec<_> = first.iter().map(key).collect();
+    let mut got: Vec<_> = again.iter().map(key).collect();
+    want.sort_by_key(|k| k.0);
+    got.sort_by_key(|k| k.0);
+    assert_eq!(got, want);
+    let journal = Journal::open(dir.path()).unwrap();
+    let statuses: Vec<String> = journal.jobs(None, 10).unwrap().into_iter().map(|j| j.status).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "succeeded").count(), 1, "{statuses:?}");
+}
