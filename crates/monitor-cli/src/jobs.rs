@@ -1,5 +1,5 @@
-//! `jobs list|show`: the retrain jobs in the journal of a stopped daemon,
-//! read from the file directly.
+//! `jobs list|show|cancel`: the retrain jobs in the journal of a stopped
+//! daemon, read (and cancelled) in the file directly.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ enum JobsCommand {
     /// The newest jobs first: id, status, attempts, model, version, last change.
     List {
         /// Only jobs in this status (`requested`, `queued`, `dispatched`,
-        /// `succeeded`, `failed`, `merged`).
+        /// `succeeded`, `failed`, `merged`, `cancelled`).
         #[arg(long)]
         status: Option<String>,
         /// At most this many jobs.
@@ -47,6 +47,12 @@ enum JobsCommand {
         /// `text`: one field per line. `json`: the job as one object.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Marks a job not finished (requested, queued, dispatched) cancelled,
+    /// so that the daemon does not ask for it again at its next start.
+    Cancel {
+        /// The job id.
+        id: String,
     },
 }
 
@@ -78,6 +84,10 @@ pub(crate) fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 Format::Json => format!("{}\n", serde_json::to_string(&job)?),
                 Format::Text => detail(&job),
             });
+        }
+        JobsCommand::Cancel { id } => {
+            let job = journal.cancel_job(&id)?;
+            stdout.print(&format!("job {} cancelled ({} {})\n", job.id, job.model, job.version));
         }
     }
     Ok(exit_for(&stdout))

@@ -5,7 +5,7 @@
 //! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict]
 //! model-monitor check-config monitor.toml
 //! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
-//! model-monitor jobs list|show ID (--state-dir DIR | --config monitor.toml)
+//! model-monitor jobs list|show ID|cancel ID (--state-dir DIR | --config monitor.toml)
 //! ```
 
 // A command-line program talks to its user on stdout and stderr.
@@ -64,7 +64,7 @@ enum Command {
     /// Run the HTTP daemon: records in over HTTP, state, events and metrics out.
     Serve(serve::ServeArgs),
     /// The retrain jobs in the journal of a stopped daemon (its
-    /// `engine.state_dir`): list them, or show one.
+    /// `engine.state_dir`): list them, show or cancel one.
     Jobs(jobs::JobsArgs),
     /// Run the whole loop on shipped example data: three models, one whose
     /// accuracy falls, one whose latency rises; findings and retraining jobs.

@@ -397,6 +397,15 @@ fn jobs_lists_and_shows_the_journal_of_a_stopped_daemon() {
     );
     assert!(!job["reasons"].as_array().unwrap().is_empty());
 
+    let out = bin().args(["jobs", "cancel", job_id, "--config"]).arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("cancelled"), "{}", text(&out.stdout));
+    let out = bin().args(["jobs", "list", "--status", "cancelled", "--state-dir"]).arg(&state).output().unwrap();
+    assert!(text(&out.stdout).contains(job_id), "{}", text(&out.stdout));
+    let out = bin().args(["jobs", "cancel", job_id, "--state-dir"]).arg(&state).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is cancelled"), "{}", text(&out.stderr));
+
     let out = bin().args(["jobs", "show", "nope", "--state-dir"]).arg(&state).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no job nope"), "{}", text(&out.stderr));

@@ -24,7 +24,7 @@ pub struct JobRow {
     /// The findings that made the policy fire.
     pub reasons: Vec<Finding>,
     /// `requested`, then the scheduler's `queued`, `dispatched`,
-    /// `succeeded`, `failed` or `merged`.
+    /// `succeeded`, `failed` or `merged`; `cancelled` by an operator.
     pub status: String,
     /// How many times it was dispatched.
     pub attempts: u32,
@@ -175,6 +175,42 @@ impl Journal {
     }
 }
 
+/// The status of a job an operator cancelled.
+pub const CANCELLED: &str = "cancelled";
+
+impl Journal {
+    /// Marks the job `id` cancelled, so that it is not asked for again at
+    /// the next start; only a job not finished (`requested`, `queued` or
+    /// `dispatched`) can be. Meant for the journal of a stopped daemon: a
+    /// running one does not see the change. Returns the job as it now is.
+    pub fn cancel_job(&self, id: &str) -> Result<JobRow, Error> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE jobs SET status = ?2, updated_at = ?3, answer = 'cancelled by an operator'
+                 WHERE id = ?1 AND status IN ('requested', 'queued', 'dispatched')",
+                params![id, CANCELLED, Utc::now().to_rfc3339()],
+            )
+            .map_err(|e| self.error("cancelling a retrain job", &e))?;
+        let job = self.job(id)?.ok_or_else(|| {
+            Error::io(
+                format!("journal {}", self.path().display()),
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("no job {id}")),
+            )
+        })?;
+        if changed == 0 {
+            return Err(Error::io(
+                format!("journal {}", self.path().display()),
+                std::io::Error::other(format!(
+                    "job {id} is {}: only a requested, queued or dispatched job can be cancelled",
+                    job.status
+                )),
+            ));
+        }
+        Ok(job)
+    }
+}
+
 fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
     let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
         let text: String = row.get(i)?;
@@ -264,5 +300,13 @@ mod tests {
         assert_eq!(redo.len(), 1);
         assert_eq!((redo[0].type_name(), redo[0].seq), ("retrain_requested", 7));
         assert!(matches!(&redo[0].kind, EventKind::RetrainRequested(r) if r.job_id == other));
+
+        // Cancelled, it is not; a finished job cannot be.
+        assert_eq!(journal.cancel_job(&other.to_string()).expect("cancel").status, CANCELLED);
+        assert!(journal.unfinished_jobs().expect("unfinished").is_empty());
+        let e = journal.cancel_job(&id.to_string()).expect_err("finished").to_string();
+        assert!(e.contains("is succeeded"), "{e}");
+        let e = journal.cancel_job("nope").expect_err("unknown").to_string();
+        assert!(e.contains("no job nope"), "{e}");
     }
 }
