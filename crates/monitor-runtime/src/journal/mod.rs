@@ -101,9 +101,19 @@ impl Journal {
     }
 }
 
-/// The file could not be opened or read as a journal.
+/// The file could not be opened or read as a journal: corrupt, or out of
+/// reach (permissions, a full or read-only disk).
 fn unreadable(path: &Path, e: &rusqlite::Error) -> Error {
-    corrupt(path, &e.to_string())
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(NotADatabase | DatabaseCorrupt) => corrupt(path, &e.to_string()),
+        _ => Error::io(
+            format!("journal {} cannot be opened", path.display()),
+            std::io::Error::other(format!(
+                "{e}; check that engine.state_dir is a directory this user can write, on a disk with room"
+            )),
+        ),
+    }
 }
 
 fn corrupt(path: &Path, what: &str) -> Error {
@@ -128,6 +138,16 @@ mod tests {
         let e = Journal::open(dir.path()).expect_err("corrupt").to_string();
         assert!(e.contains(&path.display().to_string()), "{e}");
         assert!(e.contains("corrupt") && e.contains("move the file aside"), "{e}");
+    }
+
+    #[test]
+    fn a_file_out_of_reach_is_not_called_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The journal's path is a directory: it cannot be opened as a file.
+        std::fs::create_dir(dir.path().join(JOURNAL_FILE)).expect("mkdir");
+        let e = Journal::open(dir.path()).expect_err("a directory").to_string();
+        assert!(e.contains("cannot be opened") && e.contains(JOURNAL_FILE), "{e}");
+        assert!(!e.contains("corrupt"), "{e}");
     }
 
     #[test]
