@@ -5,6 +5,7 @@
 //! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict]
 //! model-monitor check-config monitor.toml
 //! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
+//! model-monitor jobs list|show ID|cancel ID (--state-dir DIR | --config monitor.toml)
 //! ```
 
 // A command-line program talks to its user on stdout and stderr.
@@ -13,6 +14,7 @@
 mod check;
 mod demo;
 mod interrupt;
+mod jobs;
 mod output;
 mod replay;
 mod report;
@@ -61,6 +63,9 @@ enum Command {
     },
     /// Run the HTTP daemon: records in over HTTP, state, events and metrics out.
     Serve(serve::ServeArgs),
+    /// The retrain jobs in the journal of a stopped daemon (its
+    /// `engine.state_dir`): list them, show or cancel one.
+    Jobs(jobs::JobsArgs),
     /// Run the whole loop on shipped example data: three models, one whose
     /// accuracy falls, one whose latency rises; findings and retraining jobs.
     Demo {
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
             Command::CheckConfig { file, records } => check::run(&file, records.as_deref()).await,
             Command::Demo { dir, format } => demo::demo(dir, format).await,
             Command::Serve(args) => serve::serve(args).await,
+            Command::Jobs(args) => jobs::run(args),
         }
     });
     // A reader still blocked on standard input must not hold the exit.

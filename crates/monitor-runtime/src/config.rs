@@ -139,6 +139,15 @@ pub struct EngineConfig {
     /// (default 30s, at most 1h). What is left then is cut off and reported.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: HumanDuration,
+    /// With a `state_dir`: how often each shard's model state is written
+    /// to the journal (default 30s, between 1s and 1h). A checkpoint is
+    /// also written on shutdown.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: HumanDuration,
+    /// With a `state_dir`: how many checkpoints the journal keeps, the
+    /// oldest pruned (default 3, between 1 and 100).
+    #[serde(default = "default_checkpoints_kept")]
+    pub checkpoints_kept: usize,
 }
 
 /// The largest config file read, in bytes (16 MiB).
@@ -153,6 +162,20 @@ pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn default_shutdown_timeout() -> HumanDuration {
     HumanDuration::from_secs(30)
+}
+
+/// Lower bound of `engine.checkpoint_interval`.
+pub const MIN_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Upper bound of `engine.checkpoint_interval`.
+pub const MAX_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(3600);
+/// Upper bound of `engine.checkpoints_kept`.
+pub const MAX_CHECKPOINTS_KEPT: usize = 100;
+
+fn default_checkpoint_interval() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_checkpoints_kept() -> usize {
+    3
 }
 
 fn default_shards() -> usize {
@@ -174,6 +197,8 @@ impl Default for EngineConfig {
             overflow: Overflow::Drop,
             state_dir: None,
             shutdown_timeout: default_shutdown_timeout(),
+            checkpoint_interval: default_checkpoint_interval(),
+            checkpoints_kept: default_checkpoints_kept(),
         }
     }
 }
@@ -185,6 +210,7 @@ impl EngineConfig {
             ("engine.shards", self.shards, MAX_SHARDS),
             ("engine.queue_capacity", self.queue_capacity, MAX_QUEUE),
             ("engine.observer_queue", self.observer_queue, MAX_QUEUE),
+            ("engine.checkpoints_kept", self.checkpoints_kept, MAX_CHECKPOINTS_KEPT),
         ] {
             if v == 0 || v > max {
                 return Err(Error::config(key, format!("must be between 1 and {max} (got {v})")));
@@ -194,6 +220,13 @@ impl EngineConfig {
             return Err(Error::config(
                 "engine.shutdown_timeout",
                 format!("must be at most 1h (got {})", self.shutdown_timeout),
+            ));
+        }
+        let interval = self.checkpoint_interval.as_std();
+        if !(MIN_CHECKPOINT_INTERVAL..=MAX_CHECKPOINT_INTERVAL).contains(&interval) {
+            return Err(Error::config(
+                "engine.checkpoint_interval",
+                format!("must be between 1s and 1h (got {})", self.checkpoint_interval),
             ));
         }
         Ok(())

@@ -56,6 +56,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod journal;
 pub mod server;
 pub mod source;
 

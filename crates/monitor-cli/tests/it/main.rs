@@ -428,3 +428,55 @@ fn check_config_into_a_closed_pipe_ends_quietly() {
 }
 
 mod serve;
+
+#[test]
+fn jobs_lists_and_shows_the_journal_of_a_stopped_daemon() {
+    let dir = scratch("jobs");
+    let state = dir.path().join("state");
+    let config = dir.path().join("monitor.toml");
+    std::fs::write(&config, format!("[engine]\nstate_dir = {:?}\n{CONFIG}", state.display().to_string())).unwrap();
+    let mut log = String::new();
+    for i in 0..6 {
+        log.push_str(&format!("{{\"model\": \"search\", \"latency_ms\": {}}}\n", if i < 3 { 10 } else { 500 }));
+    }
+    let mut replay = bin();
+    replay.args(["replay", "--shards", "1", "--format", "json", "--config"]).arg(&config);
+    let out = run_with_stdin(replay, &log);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let requested: serde_json::Value = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["type"] == "retrain_requested")
+        .unwrap();
+    let job_id = requested["job_id"].as_str().unwrap();
+
+    let out = bin().args(["jobs", "list", "--config"]).arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(listing.starts_with("ID") && listing.contains(job_id) && listing.contains("requested"), "{listing}");
+
+    let out = bin().args(["jobs", "show", job_id, "--format", "json", "--state-dir"]).arg(&state).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (job["id"].as_str(), job["model"].as_str(), job["attempts"].as_u64()),
+        (Some(job_id), Some("search"), Some(0))
+    );
+    assert!(!job["reasons"].as_array().unwrap().is_empty());
+
+    let out = bin().args(["jobs", "cancel", job_id, "--config"]).arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("cancelled"), "{}", text(&out.stdout));
+    let out = bin().args(["jobs", "list", "--status", "cancelled", "--state-dir"]).arg(&state).output().unwrap();
+    assert!(text(&out.stdout).contains(job_id), "{}", text(&out.stdout));
+    let out = bin().args(["jobs", "cancel", job_id, "--state-dir"]).arg(&state).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is cancelled"), "{}", text(&out.stderr));
+
+    let out = bin().args(["jobs", "show", "nope", "--state-dir"]).arg(&state).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no job nope"), "{}", text(&out.stderr));
+    let out = bin().args(["jobs", "list", "--state-dir"]).arg(dir.path().join("elsewhere")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no journal at"), "{}", text(&out.stderr));
+}

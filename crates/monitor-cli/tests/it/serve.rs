@@ -195,3 +195,42 @@ fn serve_refuses_what_it_cannot_guard() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not a loopback address") && stderr.contains("--insecure"), "{stderr}");
 }
+
+#[test]
+fn a_restarted_daemon_carries_on_from_the_state_in_its_journal() {
+    let dir = scratch("serve-journal");
+    let config = format!(
+        "[engine]\nshards = 2\nstate_dir = {:?}\n\n[[monitors]]\nsignal = \"latency_ms\"\n\
+         detector = {{ kind = \"threshold\", statistic = \"mean\", window = 2, max = 400.0 }}\n\n[policy]\nmin_samples = 2\n",
+        dir.path().join("state").display().to_string()
+    );
+    let post = |daemon: &Daemon, ms: u32| {
+        let body = format!("{{\"model\": \"search\", \"latency_ms\": {ms}}}\n");
+        let (status, body) = http(&daemon.addr, "POST", "/v1/records", &[NDJSON], body.as_bytes()).unwrap();
+        assert_eq!(status, 200, "{body}");
+    };
+    // Windows of two records, one after the other: 10 then 500 (mean 255),
+    // then 500 and 500 (mean 500 > 400). A state that forgot the 10 would
+    // fire on the first two 500s; the restored one fires only on the third.
+    let daemon = start(dir.path(), &config, &[]);
+    post(&daemon, 10);
+    let (code, last, stderr) = daemon.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!((last["summary"]["records"].as_u64(), last["summary"]["findings"].as_u64()), (Some(1), Some(0)));
+    let daemon = start(dir.path(), &config, &[]);
+    post(&daemon, 500);
+    post(&daemon, 500);
+    let (code, last, stderr) = daemon.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("model state restored from the journal"), "{stderr}");
+    assert_eq!((last["summary"]["records"].as_u64(), last["summary"]["findings"].as_u64()), (Some(3), Some(0)));
+    let daemon = start(dir.path(), &config, &[]);
+    post(&daemon, 500);
+    let (code, last, stderr) = daemon.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        (last["summary"]["records"].as_u64(), last["summary"]["findings"].as_u64()),
+        (Some(4), Some(1)),
+        "{stderr}"
+    );
+}

@@ -9,6 +9,7 @@
 //! cut off, and the [`Summary`] says so in `unfinished`.
 
 mod bus;
+mod checkpoints;
 pub mod metrics;
 mod query;
 mod shard;
@@ -38,6 +39,7 @@ pub use self::sink::{Receipt, Refused, RefusedBatch, RejectHandler, Sink};
 use self::summary::Counters;
 pub use self::summary::{Health, ObserverHealth, ObserverSummary, Summary};
 use crate::config::{Config, EngineConfig, Overflow};
+use crate::journal::{JobJournal, Journal};
 
 /// How long observers get, after the deadline, to take the events still
 /// queued for them (feedback published while they flushed).
@@ -155,14 +157,27 @@ impl EngineBuilder {
                 format!("must be between 1 and {} (got {})", metrics::MAX_METRICS_MAX_MODELS, self.metrics_max_models),
             ));
         }
+        let journal = self.settings.state_dir.as_deref().map(Journal::open).transpose()?;
+        let mut observers = self.observers;
+        if let Some(journal) = &journal {
+            observers.push(Box::new(JobJournal::new(journal.clone())));
+        }
         // The limits bound the whole engine: each shard gets its share.
         let mut plan = self.plan;
         plan.validate()?;
         plan.limits = plan.limits.per_shard(self.settings.shards);
         let plan = Arc::new(plan);
-        let monitors: Vec<Monitor> =
-            (0..self.settings.shards).map(|_| Monitor::new(Arc::clone(&plan))).collect::<Result<_, _>>()?;
-        let names: Vec<String> = self.observers.iter().map(|o| o.name().to_owned()).collect();
+        let (monitors, next_seq) = match &journal {
+            Some(journal) => checkpoints::restore(journal, &plan, self.settings.shards)?,
+            None => {
+                let monitors = (0..self.settings.shards)
+                    .map(|_| Monitor::new(Arc::clone(&plan)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (monitors, 0)
+            }
+        };
+        let next_seq = Arc::new(AtomicU64::new(next_seq));
+        let names: Vec<String> = observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));
         let stop = CancellationToken::new();
         let mut shard_txs = Vec::with_capacity(monitors.len());
@@ -180,25 +195,26 @@ impl EngineBuilder {
             .unwrap_or_else(|| Arc::new(|seq, e: &RecordError| tracing::warn!(seq, error = %e, "record rejected")));
         let sink = Sink {
             shards: shard_txs.into(),
-            next_seq: Arc::new(AtomicU64::new(0)),
+            next_seq: Arc::clone(&next_seq),
             counters: Arc::clone(&counters),
             on_reject: Arc::clone(&on_reject),
         };
+        let queries: Arc<[mpsc::Sender<ShardQuery>]> = query_txs.into();
         let engine = Engine {
             sink,
             stop: stop.clone(),
             counters: Arc::clone(&counters),
-            inspector: Inspector { shards: query_txs.into() },
+            inspector: Inspector { shards: Arc::clone(&queries) },
         };
-        let parts = Parts {
-            settings: self.settings,
-            monitors,
-            shard_rxs,
-            stop,
-            observers: self.observers,
-            counters,
-            on_reject,
+        let journal = match journal {
+            Some(journal) => {
+                let redo = journal.unfinished_jobs()?;
+                Some(JournalParts { journal, queries, next_seq, redo })
+            }
+            None => None,
         };
+        let parts =
+            Parts { settings: self.settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal };
         Ok((engine, run(parts)))
     }
 
@@ -300,10 +316,21 @@ struct Parts {
     observers: Vec<Box<dyn Observer>>,
     counters: Arc<Counters>,
     on_reject: RejectHandler,
+    journal: Option<JournalParts>,
+}
+
+/// What the checkpoints need, with a `state_dir`.
+struct JournalParts {
+    journal: Journal,
+    queries: Arc<[mpsc::Sender<ShardQuery>]>,
+    next_seq: Arc<AtomicU64>,
+    /// The requests of the jobs the journal holds unfinished, published
+    /// again at start.
+    redo: Vec<monitor_core::event::Event>,
 }
 
 async fn run(parts: Parts) -> Summary {
-    let Parts { settings, monitors, shard_rxs, stop, observers, counters, on_reject } = parts;
+    let Parts { settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal } = parts;
     let tracker = TaskTracker::new();
     let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
     let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher { tx: feedback_tx });
@@ -321,6 +348,19 @@ async fn run(parts: Parts) -> Summary {
             counters: Arc::clone(own),
         });
         observer_tasks.push((name, tracker.spawn(observer_loop(observer, rx, Arc::clone(own)))));
+    }
+    let mut journal = journal;
+    if let Some(j) = journal.as_mut() {
+        let redo = std::mem::take(&mut j.redo);
+        if !redo.is_empty() {
+            // At least once: a job whose outcome the journal does not know
+            // is asked for again, under its own id, which dispatchers use
+            // as their idempotency key.
+            tracing::info!(jobs = redo.len(), "retrain jobs unfinished in the journal are requested again");
+            for event in redo {
+                publisher.publish(event);
+            }
+        }
     }
     drop(publisher);
     let links = Arc::new(links);
@@ -358,10 +398,39 @@ async fn run(parts: Parts) -> Summary {
         .collect();
     drop(bus_tx);
     tracker.close();
+    let periodic = journal.as_ref().map(|j| {
+        tokio::spawn(checkpoints::periodic(
+            j.journal.clone(),
+            Arc::clone(&j.queries),
+            Arc::clone(&j.next_seq),
+            settings.checkpoint_interval.as_std(),
+            settings.checkpoints_kept,
+            stop.clone(),
+        ))
+    });
+    let mut finished = Vec::with_capacity(shards.len());
     for shard in shards {
-        if let Err(e) = shard.await {
-            tracing::error!(error = %e, "shard task failed");
-            counters.unfinished(format!("a shard task failed: {e}"));
+        match shard.await {
+            Ok(monitor) => finished.push(monitor),
+            Err(e) => {
+                tracing::error!(error = %e, "shard task failed");
+                counters.unfinished(format!("a shard task failed: {e}"));
+            }
+        }
+    }
+    if let Some(periodic) = periodic {
+        periodic.abort();
+        let _ = periodic.await;
+    }
+    if let Some(j) = journal {
+        // A checkpoint of part of the shards would lose the others' state
+        // at the next start: the previous one stays the latest instead.
+        if finished.len() == settings.shards {
+            let next_seq = j.next_seq.load(std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = checkpoints::last(j.journal, finished, next_seq, settings.checkpoints_kept).await {
+                tracing::error!(error = %e, "the last checkpoint was not written");
+                counters.unfinished(format!("the last checkpoint was not written: {e}"));
+            }
         }
     }
 

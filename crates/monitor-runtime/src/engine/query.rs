@@ -21,6 +21,8 @@ pub(crate) enum ShardQuery {
     Overview { limit: usize, reply: oneshot::Sender<(Vec<VersionOverview>, usize)> },
     /// Every version of one model, with at most `max_detectors` detectors each.
     Model { model: String, max_detectors: usize, reply: oneshot::Sender<Vec<VersionDetail>> },
+    /// The monitor's whole state, as snapshot JSON, for a checkpoint.
+    Snapshot { reply: oneshot::Sender<Result<Vec<u8>, Error>> },
 }
 
 impl ShardQuery {
@@ -32,6 +34,9 @@ impl ShardQuery {
             }
             Self::Model { model, max_detectors, reply } => {
                 let _ = reply.send(monitor.version_details(&model, max_detectors));
+            }
+            Self::Snapshot { reply } => {
+                let _ = reply.send(monitor.snapshot().and_then(|s| s.to_json()));
             }
         }
     }
