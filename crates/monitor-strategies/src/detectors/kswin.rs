@@ -1,5 +1,8 @@
 //! `kswin`: Kolmogorov–Smirnov windowing (Raab, Heusinger & Schleif 2020), as
-//! River 0.26 runs it, including its random sampling.
+//! River 0.26 runs it, including its random sampling. With `window = "1h"`
+//! it runs on tumbling event-time windows instead: once a window closes, its
+//! newest `stat` samples are compared with `stat` drawn at random from the
+//! rest of that window.
 
 use std::collections::VecDeque;
 
@@ -8,6 +11,7 @@ use monitor_core::detector::{AlarmMode, Assessment, Detector, DriftStatus, Sampl
 use monitor_core::detector_spec::DetectorSpec;
 use serde::{Deserialize, Serialize};
 
+use super::window::{TimeWindows, WindowSize, validate_window};
 use super::{check_open_unit, fmt_num};
 use crate::stats::ks_2samp_sorted;
 
@@ -17,18 +21,22 @@ use crate::stats::ks_2samp_sorted;
 pub struct KswinConfig {
     /// Significance of the KS test (default 0.005).
     pub alpha: f64,
-    /// Samples kept (default 100).
-    pub window: usize,
+    /// Samples kept (default 100), or a span of event time (`"1h"`):
+    /// tumbling windows, each tested once it closes.
+    pub window: WindowSize,
     /// Newest samples compared with a random sample of the older ones (default 30).
     pub stat: usize,
     /// Seed of the sampling; the same seed draws the same samples as River's
     /// `KSWIN(seed=...)` (default 42).
     pub seed: u64,
+    /// With an event-time window, the most samples one window keeps (the
+    /// newest; default 10 000).
+    pub max_samples: usize,
 }
 
 impl Default for KswinConfig {
     fn default() -> Self {
-        Self { alpha: 0.005, window: 100, stat: 30, seed: 42 }
+        Self { alpha: 0.005, window: WindowSize::Samples(100), stat: 30, seed: 42, max_samples: 10_000 }
     }
 }
 
@@ -42,7 +50,11 @@ impl DetectorSpec for KswinConfig {
     }
 
     fn state_bytes(&self) -> usize {
-        16 * self.window + 4 * 624 + 24 * self.stat + 1024
+        16 * self.window.samples_or(self.max_samples) + 4 * 624 + 24 * self.stat + 1024
+    }
+
+    fn time_window(&self) -> Option<std::time::Duration> {
+        self.window.time().map(|d| d.as_std())
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -50,19 +62,23 @@ impl DetectorSpec for KswinConfig {
         if self.stat == 0 {
             return Err(Error::config("stat", "must be at least 1 (got 0)"));
         }
-        if self.window > super::MAX_WINDOW {
+        validate_window(self.window, None)?;
+        let (key, held) = match self.window {
+            WindowSize::Samples(n) => ("window", n),
+            WindowSize::Time(_) => {
+                if self.max_samples == 0 || self.max_samples > super::MAX_WINDOW {
+                    return Err(Error::config(
+                        "max_samples",
+                        format!("must be between 1 and {} (got {})", super::MAX_WINDOW, self.max_samples),
+                    ));
+                }
+                ("max_samples", self.max_samples)
+            }
+        };
+        if held < 2 * self.stat {
             return Err(Error::config(
-                "window",
-                format!("must be at most {} (got {})", super::MAX_WINDOW, self.window),
-            ));
-        }
-        if self.window < 2 * self.stat {
-            return Err(Error::config(
-                "window",
-                format!(
-                    "must be at least twice stat = {} so that the random sample fits (got {})",
-                    self.stat, self.window
-                ),
+                key,
+                format!("must be at least twice stat = {} so that the random sample fits (got {held})", self.stat),
             ));
         }
         Ok(())
@@ -206,6 +222,9 @@ pub struct Kswin {
     rng: PyRandom,
     last: (f64, f64),
     drift: bool,
+    /// The clock of event-time windows, when `window` is a span.
+    #[serde(default)]
+    time: Option<TimeWindows>,
     #[serde(skip)]
     scratch: Scratch,
 }
@@ -232,6 +251,7 @@ impl Kswin {
         Self {
             // Grows with the samples: nothing is allocated before it is needed.
             window: VecDeque::new(),
+            time: config.window.time().map(TimeWindows::new),
             config,
             rng,
             last: (0.0, 1.0),
@@ -245,12 +265,37 @@ impl Kswin {
         self.last
     }
 
+    /// Tests the samples of a closed event-time window and starts the next
+    /// one afresh; `None` when it held too few samples for the test.
+    fn judge_window(&mut self) -> Option<DriftStatus> {
+        let (n, s) = (self.window.len(), self.config.stat);
+        let verdict = (n >= 2 * s).then(|| {
+            let sc = &mut self.scratch;
+            self.rng.sample(n - s, s, &mut sc.pool, &mut sc.picks);
+            sc.sample.clear();
+            sc.sample.extend(sc.picks.iter().map(|&i| self.window[i]));
+            sc.recent.clear();
+            sc.recent.extend(self.window.range(n - s..));
+            sc.sample.sort_unstable_by(f64::total_cmp);
+            sc.recent.sort_unstable_by(f64::total_cmp);
+            let r = ks_2samp_sorted(&sc.sample, &sc.recent);
+            self.last = (r.statistic, r.p_value);
+            if r.p_value <= self.config.alpha && r.statistic > 0.1 { DriftStatus::Drift } else { DriftStatus::Stable }
+        });
+        self.window.clear();
+        verdict
+    }
+
+    fn assessment(&self, status: DriftStatus) -> Assessment {
+        Assessment { status, statistic: self.last.0, threshold: self.config.alpha, p_value: Some(self.last.1) }
+    }
+
     /// Feeds one sample; `Drift` when the newest samples differ from the older ones.
     pub fn update(&mut self, x: f64) -> DriftStatus {
         if self.drift {
             *self = Self::new(self.config.clone());
         }
-        let (w, s) = (self.config.window, self.config.stat);
+        let (w, s) = (self.config.window.samples_or(self.config.max_samples), self.config.stat);
         if self.window.len() == w {
             self.window.pop_front();
         }
@@ -281,8 +326,29 @@ impl Detector for Kswin {
     }
 
     fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
-        let status = self.update(sample.value.as_f64()?);
-        Some(Assessment { status, statistic: self.last.0, threshold: self.config.alpha, p_value: Some(self.last.1) })
+        let x = sample.value.as_f64()?;
+        let Some(time) = self.time.as_mut() else {
+            let status = self.update(x);
+            return Some(self.assessment(status));
+        };
+        // A late sample (its window has closed) is dropped and counted.
+        let closed = time.arrive(sample.ts)?;
+        let verdict = if closed { self.judge_window() } else { None };
+        if self.window.len() == self.config.max_samples {
+            self.window.pop_front();
+        }
+        self.window.push_back(x);
+        verdict.map(|status| self.assessment(status))
+    }
+
+    fn advance(&mut self, now: chrono::DateTime<chrono::Utc>) -> Option<Assessment> {
+        let closed = self.time.as_mut()?.advance(now);
+        let status = if closed { self.judge_window()? } else { return None };
+        Some(self.assessment(status))
+    }
+
+    fn take_closed_windows(&mut self) -> monitor_core::detector::ClosedWindows {
+        self.time.as_mut().map(TimeWindows::take_closed).unwrap_or_default()
     }
 
     fn reset(&mut self) {
@@ -301,5 +367,64 @@ impl Detector for Kswin {
             a.p_value.unwrap_or(f64::NAN),
             a.threshold
         )
+    }
+}
+
+#[cfg(test)]
+mod time_window_tests {
+    use chrono::{DateTime, Duration, Utc};
+    use monitor_core::signal::SignalValue;
+
+    use super::*;
+    use crate::synth::SplitMix64;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(secs)
+    }
+
+    fn kswin_per_minute() -> Kswin {
+        let config: KswinConfig = serde_json::from_value(serde_json::json!({"window": "1m", "stat": 30})).unwrap();
+        config.validate().unwrap();
+        Kswin::new(config)
+    }
+
+    /// Each closed minute is tested once: a steady minute is stable, a
+    /// minute whose second half moved is drift; a late sample is dropped
+    /// and counted, and minutes without samples are counted as empty.
+    #[test]
+    fn each_event_time_window_is_tested_once_it_closes() {
+        let mut rng = SplitMix64::new(5);
+        let mut d = kswin_per_minute();
+        let mut verdicts = Vec::new();
+        let mut feed = |d: &mut Kswin, secs: i64, x: f64| {
+            let sample = Sample { value: SignalValue::Numeric(x), ts: at(secs) };
+            if let Some(a) = d.observe(sample) {
+                verdicts.push((secs, a.status));
+            }
+        };
+        // Minute 0: 120 steady samples. Minute 1: the second half shifted by 3σ.
+        for i in 0..120 {
+            feed(&mut d, i / 2, rng.normal());
+        }
+        for i in 0..120 {
+            let shift = if i >= 60 { 3.0 } else { 0.0 };
+            feed(&mut d, 60 + i / 2, rng.normal() + shift);
+        }
+        // A sample of minute 0, now late; then minute 3 closes minute 1 (and minute 2 was empty).
+        feed(&mut d, 10, 0.0);
+        feed(&mut d, 180, 0.0);
+        assert_eq!(verdicts, [(60, DriftStatus::Stable), (180, DriftStatus::Drift)]);
+        let closed = d.take_closed_windows();
+        assert_eq!((closed.with_data, closed.empty, closed.late), (2, 1, 1));
+        // The clock alone closes a window too.
+        assert!(d.advance(at(300)).is_none(), "one sample is too few for the test");
+    }
+
+    #[test]
+    fn a_window_of_time_needs_room_for_the_random_sample() {
+        let config: KswinConfig =
+            serde_json::from_value(serde_json::json!({"window": "1h", "stat": 30, "max_samples": 40})).unwrap();
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.starts_with("config error at `max_samples`: must be at least twice stat = 30"), "{e}");
     }
 }

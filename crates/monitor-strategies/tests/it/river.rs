@@ -393,6 +393,6 @@ fn hddm_w_matches_river() {
 fn kswin_matches_river_with_the_same_seed() {
     let mut d = Kswin::default();
     assert_eq!(run(|x| d.update(x), &gauss_shifts()).0, KSWIN_SHIFTS_DRIFTS);
-    let mut d = Kswin::new(KswinConfig { seed: 7, alpha: 0.01, window: 200, stat: 50 });
+    let mut d = Kswin::new(KswinConfig { seed: 7, alpha: 0.01, window: 200.into(), stat: 50, ..Default::default() });
     assert_eq!(run(|x| d.update(x), &gauss_small()).0, KSWIN_SMALL_DRIFTS);
 }
