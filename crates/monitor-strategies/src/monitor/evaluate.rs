@@ -110,12 +110,16 @@ impl<'a> Ctx<'a> {
         if !slot_exists {
             if state.signals >= self.plan.limits.max_signals_per_model {
                 self.stats.signals_dropped += 1;
-                if !std::mem::replace(&mut state.warned_signals, true) {
+                // Once per version, and at most at each power of two of the
+                // total: a flood of names cannot flood the log.
+                let first = !std::mem::replace(&mut state.warned_signals, true);
+                if first && self.stats.signals_dropped.is_power_of_two() {
                     tracing::warn!(
                         model = %self.model.escape_debug(),
                         version = %self.version.escape_debug(),
                         signal = %sig.to_string().escape_debug(),
                         limit = self.plan.limits.max_signals_per_model,
+                        dropped = self.stats.signals_dropped,
                         "model version has more signals than limits.max_signals_per_model; new signals are ignored and counted"
                     );
                 }
@@ -136,11 +140,13 @@ impl<'a> Ctx<'a> {
             if *self.bytes + cost > self.plan.limits.max_state_bytes() {
                 self.stats.signals_dropped += 1;
                 self.wanted += cost;
-                if !std::mem::replace(&mut state.warned_signals, true) {
+                let first = !std::mem::replace(&mut state.warned_signals, true);
+                if first && self.stats.signals_dropped.is_power_of_two() {
                     tracing::warn!(
                         model = %self.model.escape_debug(),
                         version = %self.version.escape_debug(),
                         signal = %name.escape_debug(),
+                        dropped = self.stats.signals_dropped,
                         "the state budget (limits.max_state_mib) is spent; new signals are ignored and counted"
                     );
                 }
