@@ -4,7 +4,7 @@
 //! detectors are owned by one task and need no lock. The hash is XXH3-64
 //! (seed 0) of the model name's UTF-8 bytes, taken modulo the shard count.
 //! XXH3 is specified and frozen, so the shard that owns a model is the same
-//! across builds, platforms and Rust releases (`std`'s `DefaultHasher` makes
+//! across builds, platforms and Rust releases (the standard library's default hasher makes
 //! no such promise). A log-based source that partitions records by model
 //! (Kafka, Redis Streams) uses the same function, so that a partition's
 //! models line up with a process's shards.
