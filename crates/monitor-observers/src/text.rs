@@ -58,6 +58,14 @@ pub(crate) fn slack(text: &str) -> String {
     out
 }
 
+/// The first line of a response body, shortened and with its control
+/// characters escaped, for a failure's detail.
+pub(crate) fn snippet(body: &str) -> String {
+    let line = body.lines().next().unwrap_or("").trim();
+    let cut = (0..=line.len().min(200)).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+    escape_control(&line[..cut]).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

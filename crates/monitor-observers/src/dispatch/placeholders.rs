@@ -4,6 +4,7 @@
 
 use monitor_core::event::RetrainJob;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value as Json;
 
 /// The job's value of a placeholder.
 type Value = fn(&RetrainJob) -> String;
@@ -58,6 +59,58 @@ pub(crate) fn substitute_with(template: &str, job: &RetrainJob, encode: impl Fn(
     }
     out.push_str(rest);
     out
+}
+
+/// Where the authority (`scheme://user@host:port`) of a URL text ends.
+pub(crate) fn authority_end(url: &str) -> usize {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    url[start..].find(['/', '\\', '?', '#']).map_or(url.len(), |i| start + i)
+}
+
+/// Whether a path segment is `.` or `..`, which URL parsing removes or
+/// follows (`%2e` counts as a dot there).
+fn is_dot_segment(segment: &str) -> bool {
+    matches!(segment.to_ascii_lowercase().as_str(), "." | ".." | "%2e" | ".%2e" | "%2e." | "%2e%2e")
+}
+
+/// The generic preset's URL for `job`: the template's placeholders in its
+/// path, query and fragment replaced by their percent-encoded values; its
+/// scheme, host and port as they are.
+pub(crate) fn fill_url(template: &str, job: &RetrainJob) -> std::result::Result<url::Url, String> {
+    let (head, rest) = template.split_at(authority_end(template));
+    let (rest, fragment) = rest.split_once('#').map_or((rest, None), |(r, f)| (r, Some(f)));
+    let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+    let mut text = head.to_owned();
+    let filled = substitute_with(path, job, encode_component);
+    // Encoded values hold no separator, so the segments pair up.
+    for (before, after) in path.split(['/', '\\']).zip(filled.split(['/', '\\'])) {
+        if before != after && is_dot_segment(after) {
+            return Err(format!(
+                "the job's values make the URL path segment `{before}` into `{after}`, which would change the path; not sent"
+            ));
+        }
+    }
+    text.push_str(&filled);
+    if let Some(query) = query {
+        text.push('?');
+        text.push_str(&substitute_with(query, job, encode_component));
+    }
+    if let Some(fragment) = fragment {
+        text.push('#');
+        text.push_str(&substitute_with(fragment, job, encode_component));
+    }
+    url::Url::parse(&text).map_err(|e| format!("the URL with the job's values is invalid: {e}"))
+}
+
+/// Fills a body template: placeholders in every string, `"{job}"` as the job.
+pub(crate) fn fill(template: &Json, job: &RetrainJob, job_json: &Json) -> Json {
+    match template {
+        Json::String(s) if s == "{job}" => job_json.clone(),
+        Json::String(s) => Json::String(substitute(s, job)),
+        Json::Array(items) => Json::Array(items.iter().map(|i| fill(i, job, job_json)).collect()),
+        Json::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), fill(v, job, job_json))).collect()),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]

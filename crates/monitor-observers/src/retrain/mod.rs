@@ -29,6 +29,7 @@
 //! One concern per module: `scheduler` runs jobs, `jobs` keeps their state
 //! and merges requests, `config` builds a scheduler from its table.
 
+mod attempt;
 mod config;
 mod jobs;
 mod scheduler;

@@ -23,49 +23,49 @@
 //! backoff. Either way it is reported `failed`, its detail saying it was cut
 //! off at shutdown.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use backon::Retryable;
 use chrono::Utc;
-use monitor_core::dispatch::{DispatchOutcome, Dispatcher};
+use monitor_core::dispatch::Dispatcher;
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::{Event, EventKind, JobStatus, JobUpdate, RetrainJob};
 use monitor_core::observer::{EventPublisher, Observer, ObserverLosses};
 use monitor_core::{Error, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::{AbortOnDropHandle, TaskTracker};
+use tokio_util::task::TaskTracker;
 
+use super::attempt::attempts;
 use super::jobs::{Jobs, SchedulerStats};
 use crate::failures::{FailureLog, Loudness, SUMMARY_EVERY};
 use crate::retry::RetryPolicy;
 use crate::text::escape_control;
 
 /// What the jobs of one scheduler share.
-struct Shared {
-    name: String,
+pub(super) struct Shared {
+    pub(super) name: String,
     /// The dispatcher's kind, for `job_status` events.
-    kind: String,
-    dispatcher: Arc<dyn Dispatcher>,
-    retry: RetryPolicy,
-    jobs: Mutex<Jobs>,
-    publisher: Mutex<Option<Arc<dyn EventPublisher>>>,
-    stats: SchedulerStats,
+    pub(super) kind: String,
+    pub(super) dispatcher: Arc<dyn Dispatcher>,
+    pub(super) retry: RetryPolicy,
+    pub(super) jobs: Mutex<Jobs>,
+    pub(super) publisher: Mutex<Option<Arc<dyn EventPublisher>>>,
+    pub(super) stats: SchedulerStats,
     /// `max_concurrent` places for running jobs.
-    places: Semaphore,
+    pub(super) places: Semaphore,
     /// `queue` places for waiting jobs: a queued job holds one until it starts.
-    room: Arc<Semaphore>,
+    pub(super) room: Arc<Semaphore>,
     /// Cancelled at the shutdown deadline, or when the scheduler is dropped.
-    cutoff: CancellationToken,
+    pub(super) cutoff: CancellationToken,
     /// Failed attempts in a row, to keep the log quiet.
-    failures: FailureLog,
+    pub(super) failures: FailureLog,
 }
 
 impl Shared {
-    fn jobs(&self) -> MutexGuard<'_, Jobs> {
+    pub(super) fn jobs(&self) -> MutexGuard<'_, Jobs> {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -73,7 +73,7 @@ impl Shared {
     /// job's request, like every event's; `at` is now, by the wall clock.
     /// Logged at `DEBUG` only: the event itself reaches every observer (a
     /// `log` observer prints it), and failures are logged by [`Self::failed`].
-    fn publish(&self, job: &RetrainJob, status: JobStatus, detail: Option<String>) {
+    pub(super) fn publish(&self, job: &RetrainJob, status: JobStatus, detail: Option<String>) {
         tracing::debug!(
             observer = %self.name,
             model = %escape_control(&job.model),
@@ -94,7 +94,7 @@ impl Shared {
 
     /// Logs a failed attempt of `job`: the first of a run at `WARN`, then
     /// one summary line per [`SUMMARY_EVERY`], the others at `DEBUG`.
-    fn failed(&self, job: &RetrainJob, what: &str) {
+    pub(super) fn failed(&self, job: &RetrainJob, what: &str) {
         let (observer, model, job_id) = (&self.name, escape_control(&job.model), job.job_id);
         let what = escape_control(what);
         match self.failures.failure() {
@@ -499,112 +499,4 @@ fn end(shared: &Shared, model: &str, status: JobStatus, detail: String) {
         _ => shared.stats.update(|s| s.failed += 1),
     }
     shared.publish(&job, status, Some(detail));
-}
-
-/// Why an attempt did not succeed.
-#[derive(Debug)]
-struct Failure {
-    detail: String,
-    retryable: bool,
-    /// Cut off at shutdown, during the attempt or before it.
-    cut_off: bool,
-}
-
-/// Makes the job's attempts, retrying as the policy says; returns how the
-/// job ended (`succeeded` or `failed`) and the detail.
-async fn attempts(shared: &Arc<Shared>, job: RetrainJob) -> (JobStatus, String) {
-    let max = shared.retry.max_attempts;
-    // Attempts started, for the details.
-    let started = AtomicU32::new(0);
-    let attempt = || {
-        let shared = Arc::clone(shared);
-        let model = job.model.clone();
-        let first = job.clone();
-        let started = &started;
-        async move {
-            if shared.cutoff.is_cancelled() {
-                return Err(cut_off(started.load(Ordering::Relaxed), max, true));
-            }
-            let n = started.fetch_add(1, Ordering::Relaxed) + 1;
-            // Reasons merged while the job waited are part of every attempt.
-            let job = shared.jobs().current(&model).unwrap_or(first);
-            shared.publish(&job, JobStatus::Dispatched, (max > 1).then(|| format!("attempt {n} of {max}")));
-            shared.stats.update(|s| s.attempts += 1);
-            attempt_once(&shared, job, n, max).await
-        }
-    };
-    let cutoff = shared.cutoff.clone();
-    let result = attempt
-        .retry(shared.retry.backoff())
-        // The backoff ends early at the cut-off; the next attempt then sees it.
-        .sleep(move |delay| {
-            let cutoff = cutoff.clone();
-            async move {
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = cutoff.cancelled() => {}
-                }
-            }
-        })
-        .when(|failure: &Failure| failure.retryable)
-        .notify(|failure: &Failure, delay: Duration| {
-            let n = started.load(Ordering::Relaxed);
-            shared.failed(&job, &format!("attempt {n} of {max} failed: {}; retrying in {delay:?}", failure.detail));
-        })
-        .await;
-    match result {
-        Ok(detail) => {
-            if let Some(n) = shared.failures.success() {
-                tracing::info!(
-                    observer = %shared.name,
-                    "retrain dispatcher `{}` succeeds again, after {n} failed attempts",
-                    shared.kind
-                );
-            }
-            (JobStatus::Succeeded, detail)
-        }
-        Err(failure) if failure.cut_off => (JobStatus::Failed, failure.detail),
-        Err(failure) => {
-            let n = started.load(Ordering::Relaxed);
-            let detail = if max == 1 { failure.detail } else { format!("{} (attempt {n} of {max})", failure.detail) };
-            shared.failed(&job, &format!("job failed for good: {detail}"));
-            (JobStatus::Failed, detail)
-        }
-    }
-}
-
-/// The failure of a job cut off at shutdown, after `started` attempts:
-/// `before` the next one (in the backoff) or during the last one.
-fn cut_off(started: u32, max: u32, before: bool) -> Failure {
-    let detail = match (before, started) {
-        (true, 0) => "cut off at shutdown before its first attempt".to_owned(),
-        (true, n) => format!("cut off at shutdown before attempt {} of {max}, after attempt {n} failed", n + 1),
-        (false, n) => format!("cut off at shutdown during attempt {n} of {max}, which was aborted"),
-    };
-    Failure { detail, retryable: false, cut_off: true }
-}
-
-/// One attempt, in a task of its own: a panic fails the job instead of the
-/// scheduler, and the cut-off aborts the task (dropping the dispatch, which
-/// kills a command's process group) and waits until it is gone.
-async fn attempt_once(shared: &Arc<Shared>, job: RetrainJob, n: u32, max: u32) -> std::result::Result<String, Failure> {
-    let dispatcher = Arc::clone(&shared.dispatcher);
-    let mut task = AbortOnDropHandle::new(tokio::spawn(async move { dispatcher.dispatch(&job).await }));
-    let joined = tokio::select! {
-        joined = &mut task => joined,
-        () = shared.cutoff.cancelled() => {
-            task.abort();
-            let _ = (&mut task).await;
-            return Err(cut_off(n, max, false));
-        }
-    };
-    let failure = |detail: String, retryable: bool| Failure { detail, retryable, cut_off: false };
-    match joined {
-        Ok(Ok(DispatchOutcome::Succeeded { detail })) => Ok(detail),
-        Ok(Ok(DispatchOutcome::Failed { detail, retryable })) => Err(failure(detail, retryable)),
-        Ok(Ok(other)) => Err(failure(other.detail().to_owned(), false)),
-        Ok(Err(e)) => Err(failure(e.to_string(), true)),
-        Err(e) if e.is_panic() => Err(failure("the dispatcher panicked".to_owned(), false)),
-        Err(e) => Err(failure(format!("the dispatch task ended early: {e}"), false)),
-    }
 }
