@@ -25,6 +25,7 @@ mod reference;
 mod share;
 mod threshold;
 mod two_sample;
+mod two_sample_test;
 mod type_change;
 mod unseen;
 mod window;
