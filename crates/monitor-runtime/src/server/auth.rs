@@ -124,6 +124,66 @@ mod tests {
         assert_eq!(format!("{token:?}"), "Token(***)");
     }
 
+    /// The child side of the test below: compares the candidate in
+    /// `MODEL_MONITOR_TOKEN_PROBE` with the token many times.
+    #[test]
+    fn token_probe() {
+        let Ok(candidate) = std::env::var("MODEL_MONITOR_TOKEN_PROBE") else { return };
+        let token = Token::new("0123456789abcdef0123456789abcdef");
+        for _ in 0..200 {
+            std::hint::black_box(token.matches(std::hint::black_box(candidate.as_bytes())));
+        }
+    }
+
+    /// The instructions executed in `Token::matches`, counted by callgrind
+    /// for `candidate`: a count, not a time, so it is exact and repeatable.
+    fn instructions_in_matches(valgrind: &std::path::Path, candidate: &str) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("callgrind.out");
+        let status = std::process::Command::new(valgrind)
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg("--toggle-collect=*Token*matches*")
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", "server::auth::tests::token_probe", "--test-threads=1", "--quiet"])
+            .env("MODEL_MONITOR_TOKEN_PROBE", candidate)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "callgrind run failed: {status}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        let line = text.lines().find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")));
+        line.and_then(|l| l.split_whitespace().next()).and_then(|n| n.parse().ok()).expect("a callgrind summary")
+    }
+
+    /// No timing leak: the comparison executes the same number of
+    /// instructions whether the candidate differs in its first byte, only
+    /// in its last, or matches.
+    #[test]
+    fn the_comparison_costs_the_same_whatever_matches() {
+        let Some(valgrind) = std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("valgrind")).find(|p| p.is_file()))
+        else {
+            assert!(std::env::var_os("CI").is_none(), "valgrind is needed for this test in CI");
+            eprintln!("skipped: valgrind is not installed");
+            return;
+        };
+        let expected = "0123456789abcdef0123456789abcdef";
+        let counts: Vec<(u64, &str)> = [
+            "X123456789abcdef0123456789abcdef", // differs in the first byte
+            "0123456789abcdef0123456789abcdeX", // differs in the last byte
+            expected,                           // matches
+            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", // differs everywhere
+        ]
+        .into_iter()
+        .map(|c| (instructions_in_matches(&valgrind, c), c))
+        .collect();
+        eprintln!("instructions in Token::matches: {counts:?}");
+        assert!(counts[0].0 > 200 * 100, "the probe did not run Token::matches: {counts:?}");
+        assert!(counts.iter().all(|(n, _)| *n == counts[0].0), "instruction counts differ: {counts:?}");
+    }
+
     #[test]
     fn a_missing_variable_is_named_without_a_value() {
         let e = Token::from_env("MODEL_MONITOR_TEST_TOKEN_THAT_IS_NOT_SET").unwrap_err().to_string();
