@@ -58,6 +58,8 @@
 //! - `runtime` (default; implies the other two): the tokio engine, config loading and replay.
 //! - `server` (implies `runtime`): the HTTP server of `model-monitor serve`,
 //!   as `runtime::server::Server`, with axum and a Prometheus exporter.
+//! - `parquet` (implies `runtime`): Parquet files as a source,
+//!   `runtime::source::ParquetSource`, with the arrow-rs `parquet` crate.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

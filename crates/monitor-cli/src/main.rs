@@ -80,7 +80,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// The NDJSON file to replay; standard input when absent or `-`.
+    /// The log to replay: NDJSON, or Parquet (by a `.parquet` extension);
+    /// standard input (NDJSON) when absent or `-`.
     file: Option<PathBuf>,
     /// The TOML config; the built-in default monitors when absent.
     #[arg(long, short)]

@@ -12,7 +12,9 @@ use std::time::Instant;
 use anyhow::Context;
 use model_monitor::observers::{NdjsonObserver, builtin_registry};
 use model_monitor::runtime::source::DEFAULT_MAX_LINE_BYTES;
+use model_monitor::runtime::source::ParquetSource;
 use model_monitor::runtime::{EngineBuilder, LineSource, Overflow, PumpOptions, pump};
+use model_monitor::source::Source;
 use tokio_util::sync::CancellationToken;
 
 use crate::interrupt::Interrupt;
@@ -22,6 +24,12 @@ use crate::{Format, ReplayArgs, load_config};
 
 /// Rejected lines reported one by one before `replay` only counts them.
 const SHOWN_REJECTIONS: u64 = 20;
+
+/// Whether `path` names a Parquet file (by its extension), read column-wise
+/// instead of as NDJSON.
+fn is_parquet(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("parq"))
+}
 
 pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.config.is_none() && args.format == Format::Text {
@@ -59,16 +67,23 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
     let engine = builder.spawn()?;
     let max_line = usize::try_from(args.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
-    let mut source = match &input {
+    let mut source: Box<dyn Source> = match &input {
+        Some(path) if is_parquet(path) => {
+            let source = ParquetSource::open(path, &config.input)?;
+            if !source.unread_columns().is_empty() && args.format == Format::Text {
+                eprintln!("note: columns not read: {}", report::clean(&source.unread_columns().join(", ")));
+            }
+            Box::new(source)
+        }
         Some(path) => {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            LineSource::spawn("file", path.display().to_string(), file, max_line)
+            Box::new(LineSource::spawn("file", path.display().to_string(), file, max_line))
         }
-        None => LineSource::spawn("stdin", "stdin", io::stdin(), max_line),
+        None => Box::new(LineSource::spawn("stdin", "stdin", io::stdin(), max_line)),
     };
     let sink = engine.sink();
     let options = PumpOptions { strict: args.strict };
-    let read = pump(&mut source, &sink, options, &stop).await;
+    let read = pump(source.as_mut(), &sink, options, &stop).await;
     drop(sink);
     let summary = engine.shutdown().await;
     let read = read?;

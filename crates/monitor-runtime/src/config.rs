@@ -65,6 +65,9 @@ pub struct Config {
     /// `[server]`: the HTTP daemon (`model-monitor serve`).
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[input]`: the columns of a Parquet input.
+    #[serde(default)]
+    pub input: crate::source::InputColumns,
 }
 
 /// One `[[monitors]]` entry as written. Its `detector` table stays a table
@@ -283,6 +286,7 @@ impl Config {
         }
         self.plan_with(Vec::new()).validate()?;
         self.engine.validate()?;
+        self.input.validate()?;
         self.server.validate()
     }
 

@@ -77,6 +77,7 @@ fn fixtures() -> tempfile::TempDir {
     let config = std::fs::read_to_string(demo.join("monitor.toml")).unwrap();
     let monitors = config.split("[[observers]]").next().unwrap();
     std::fs::write(dir.path().join("monitor.toml"), monitors).unwrap();
+    super::parquet::write_sample_log(&dir.path().join("log.parquet"));
     dir
 }
 

@@ -6,7 +6,10 @@
 //! batches were read. Acknowledgements are delivered between calls to
 //! `next_batch`, and all of them before `pump` returns.
 
+mod input;
 mod lines;
+#[cfg(feature = "parquet")]
+mod parquet;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -15,7 +18,10 @@ use monitor_core::{Error, RecordError};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+pub use self::input::{InputColumns, MAX_MAPPED_COLUMNS};
 pub use self::lines::{BATCH, BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, LineSource, MAX_LINE_BYTES_LIMIT};
+#[cfg(feature = "parquet")]
+pub use self::parquet::ParquetSource;
 use crate::engine::{BatchDone, Sink};
 
 /// Batches submitted and not yet acknowledged before `pump` waits for the

@@ -16,6 +16,8 @@ use monitor_runtime::{Config, EngineBuilder, EngineConfig, LineSource, Overflow,
 use tokio_util::sync::CancellationToken;
 
 mod journal;
+#[cfg(feature = "parquet")]
+mod parquet;
 #[cfg(feature = "server")]
 mod server;
 
