@@ -105,6 +105,20 @@ def main():
     rows.append(("`psi` 1M current, reference bins precomputed", rust("stats/psi_1000000"),
                  best_of(numpy_psi_current_only), f"numpy {np.__version__}, binning the current only"))
 
+    # As a user calls them: two unsorted samples of 500 000.
+    ref = np.array(gaussian_stream(7, [(500_000, 0.0, 1.0)]))
+    for shift in [0.0, 0.01]:
+        cur = np.array(gaussian_stream(8, [(500_000, shift, 1.0)]))
+        rows.append((
+            f"`ks_2samp(reference, current)` 500000 vs 500000 unsorted, shift {shift}",
+            rust(f"stats/ks_2samp_user_500000_shift_{rust_float(shift)}"),
+            best_of(lambda: stats.ks_2samp(ref, cur), 5),
+            f"SciPy {scipy.__version__}",
+        ))
+    cur = np.array(gaussian_stream(8, [(500_000, 0.1, 1.0)]))
+    rows.append(("`psi(reference, current, 10)` 500000 vs 500000, edges computed", rust("stats/psi_user_500000"),
+                 best_of(numpy_psi, 5), f"numpy {np.__version__}, quantiles included"))
+
     print("| benchmark | model-monitor | peer | peer time | speed-up |")
     print("| --- | ---: | --- | ---: | ---: |")
     for name, mine, peer, who in rows:

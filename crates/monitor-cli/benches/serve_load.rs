@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p monitor-cli --bench serve_load -- [--seconds 10] [--clients 4] [--batch 1000]
 //!     [--models 100] [--max-requests 1000000] [--replay-records 1000000] [--config FILE]
+//!     [--churn REQUESTS]
 //! cargo xtask loadgen [same options]
 //! ```
 //!
@@ -12,7 +13,11 @@
 //! whichever ends first, then stops the daemon with SIGTERM. It prints
 //! records accepted per second, request latency (p50, p99, max), the 429s,
 //! the daemon's peak RSS, and checks that every acknowledged record was
-//! processed (the daemon's summary). Then it replays the same records with
+//! processed (the daemon's summary). With `--churn N`, every N requests
+//! the records move on to a new version of each model (`v1`, `v2`, ...), so
+//! that new versions keep appearing and old ones go idle; the daemon's RSS
+//! is then sampled every second and printed as a series, to show whether
+//! it stays flat. Then it replays the same records with
 //! `model-monitor replay` in the same run, for the ratio of the two.
 //!
 //! Every request goes to 127.0.0.1 only, and the run is bounded in count
@@ -37,6 +42,7 @@ struct Options {
     max_requests: u64,
     replay_records: usize,
     config: Option<String>,
+    churn: u64,
 }
 
 fn options() -> Options {
@@ -48,6 +54,7 @@ fn options() -> Options {
         max_requests: 1_000_000,
         replay_records: 1_000_000,
         config: None,
+        churn: 0,
     };
     // Run as a test (`cargo test --benches`, without `--bench`): a brief
     // smoke run, unless options say otherwise.
@@ -67,6 +74,7 @@ fn options() -> Options {
             "--max-requests" => o.max_requests = value().parse().expect("--max-requests"),
             "--replay-records" => o.replay_records = value().parse().expect("--replay-records"),
             "--config" => o.config = Some(value()),
+            "--churn" => o.churn = value().parse().expect("--churn"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -82,10 +90,25 @@ fn record(model: usize, i: usize) -> String {
     let country = ["DE", "FR", "US", "JP"][i % 4];
     let prediction = if i % 7 == 0 { "fraud" } else { "legit" };
     format!(
-        "{{\"model\":\"model-{model}\",\"version\":\"v1\",\"id\":\"r{i}\",\"latency_ms\":{:.2},\"prediction\":\"{prediction}\",\"features\":{{\"amount\":{x},\"country\":\"{country}\"}},\"metrics\":{{\"accuracy\":0.9{}}}}}\n",
+        "{{\"model\":\"model-{model}\",\"version\":\"v{:06}\",\"id\":\"r{i}\",\"latency_ms\":{:.2},\"prediction\":\"{prediction}\",\"features\":{{\"amount\":{x},\"country\":\"{country}\"}},\"metrics\":{{\"accuracy\":0.9{}}}}}\n",
+        1,
         5.0 + x / 10.0,
         i % 10
     )
+}
+
+/// Where each record of `body` spells its version's six digits.
+fn version_offsets(body: &[u8]) -> Vec<usize> {
+    let key = b"\"version\":\"v";
+    body.windows(key.len()).enumerate().filter(|(_, w)| *w == key).map(|(i, _)| i + key.len()).collect()
+}
+
+/// Rewrites every record of `body` to version `v{generation}`.
+fn set_version(body: &mut [u8], offsets: &[usize], generation: u64) {
+    let digits = format!("{:06}", generation % 1_000_000);
+    for &at in offsets {
+        body[at..at + 6].copy_from_slice(digits.as_bytes());
+    }
 }
 
 /// Bodies of `batch` records each, cycling over the models.
@@ -205,14 +228,26 @@ fn main() {
     let workers: Vec<_> = (0..o.clients)
         .map(|c| {
             let (addr, bodies, requests) = (addr.clone(), bodies.clone(), Arc::clone(&requests));
-            let max = o.max_requests;
+            let (max, churn) = (o.max_requests, o.churn);
             std::thread::spawn(move || {
                 let mut connection = Connection { addr, stream: None };
                 let (mut latencies, mut acked, mut refused, mut errors) = (Vec::new(), 0u64, 0u64, 0u64);
+                // With churn, each client rewrites its own copies' versions.
+                let mut own: Vec<(Vec<u8>, Vec<usize>, u64)> =
+                    bodies.iter().map(|b| (b.to_vec(), version_offsets(b), 1)).collect();
                 let mut i = c;
-                while Instant::now() < deadline && requests.fetch_add(1, Ordering::Relaxed) < max {
-                    let body = &bodies[i % bodies.len()];
+                loop {
+                    let n = requests.fetch_add(1, Ordering::Relaxed);
+                    if Instant::now() >= deadline || n >= max {
+                        break;
+                    }
+                    let (body, offsets, generation) = &mut own[i % bodies.len()];
                     i += 1;
+                    if churn > 0 && *generation != 1 + n / churn {
+                        *generation = 1 + n / churn;
+                        set_version(body, offsets, *generation);
+                    }
+                    let body = &*body;
                     let sent = Instant::now();
                     match connection.post(body) {
                         Ok(200) => {
@@ -235,6 +270,19 @@ fn main() {
             })
         })
         .collect();
+    // The daemon's RSS once a second while the clients post.
+    let sampler = {
+        let requests = Arc::clone(&requests);
+        let max = o.max_requests;
+        std::thread::spawn(move || {
+            let mut series = Vec::new();
+            while Instant::now() < deadline && requests.load(Ordering::Relaxed) < max {
+                std::thread::sleep(Duration::from_secs(1));
+                series.push((started.elapsed().as_secs(), requests.load(Ordering::Relaxed), peak_rss_mib(pid).0));
+            }
+            series
+        })
+    };
     let mut latencies = Vec::new();
     let (mut acked, mut refused, mut errors) = (0u64, 0u64, 0u64);
     for w in workers {
@@ -246,6 +294,16 @@ fn main() {
     }
     let elapsed = started.elapsed();
     let (rss, hwm) = peak_rss_mib(pid);
+    let series = sampler.join().expect("the RSS sampler");
+    if o.churn > 0 && !series.is_empty() {
+        // Ten points over the run: seconds, records posted, versions so far, RSS.
+        let step = series.len().div_ceil(10).max(1);
+        println!("RSS over the run (s, records posted, versions per model, MiB):");
+        for &(t, n, mib) in series.iter().step_by(step).chain(series.last()) {
+            let posted = n * o.batch as u64;
+            println!("  {t:>5} s  {posted:>11}  v{:<7}  {mib:>7.0}", 1 + n / o.churn);
+        }
+    }
     latencies.sort_unstable();
     let records = acked * o.batch as u64;
     let rate = records as f64 / elapsed.as_secs_f64();

@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use monitor_core::detector::DriftStatus;
-use monitor_strategies::stats::{Bins, SortedSample, ks_2samp_sorted, psi_binned, sort_f64};
+use monitor_strategies::stats::{Bins, SortedSample, ks_2samp, ks_2samp_sorted, psi, psi_binned, sort_f64};
 use monitor_strategies::synth::{Segment, bernoulli_stream, gaussian_stream};
 use monitor_strategies::{Adwin, Cusum, Ddm, Eddm, Ewma, HddmA, HddmW, Kswin, PageHinkley};
 
@@ -79,6 +79,18 @@ fn two_sample(c: &mut Criterion) {
     let bins = Bins::from_sorted(&reference, 10);
     let current = gaussian_stream(6, &[Segment::new(1_000_000, 0.1, 1.0)]);
     group.bench_function("psi_1000000", |b| b.iter(|| psi_binned(&bins, black_box(&current))));
+
+    // As a user calls them: two unsorted samples of 500 000; `ks_2samp`
+    // sorts both, `psi` finds the reference's quantile edges itself.
+    let reference = gaussian_stream(7, &[Segment::new(500_000, 0.0, 1.0)]);
+    for shift in [0.0, 0.01] {
+        let current = gaussian_stream(8, &[Segment::new(500_000, shift, 1.0)]);
+        group.bench_function(format!("ks_2samp_user_500000_shift_{shift}"), |b| {
+            b.iter(|| ks_2samp(black_box(&reference), black_box(&current)))
+        });
+    }
+    let current = gaussian_stream(8, &[Segment::new(500_000, 0.1, 1.0)]);
+    group.bench_function("psi_user_500000", |b| b.iter(|| psi(black_box(&reference), black_box(&current), 10)));
     group.finish();
 }
 

@@ -91,9 +91,12 @@ impl Row {
     }
 
     fn drop_front(&mut self, n: usize) {
+        // Rows hold a handful of buckets: a plain loop beats a call to memmove.
         let len = self.totals.len();
-        self.totals.copy_within(n.., 0);
-        self.variances.copy_within(n.., 0);
+        for i in n..len {
+            self.totals[i - n] = self.totals[i];
+            self.variances[i - n] = self.variances[i];
+        }
         self.totals.truncate(len - n);
         self.variances.truncate(len - n);
     }
@@ -247,11 +250,14 @@ impl Adwin {
 
     fn detect_change(&mut self) -> bool {
         self.tick += 1;
-        let c = self.config.clone();
-        let min_len = f64::from(c.min_window_length);
-        if self.tick % u64::from(c.clock) != 0 || self.width <= f64::from(c.grace_period) {
+        let clock = u64::from(self.config.clock);
+        // A power-of-two clock (the default, 32) needs no division.
+        let off_beat = if clock.is_power_of_two() { self.tick & (clock - 1) != 0 } else { self.tick % clock != 0 };
+        if off_beat || self.width <= f64::from(self.config.grace_period) {
             return false;
         }
+        let c = self.config.clone();
+        let min_len = f64::from(c.min_window_length);
         let mut detected = false;
         let mut reduce = true;
         while reduce {
