@@ -12,6 +12,9 @@ mod effect;
 #[rustfmt::skip]
 mod effect_cases;
 mod monitor;
+mod nannyml;
+#[rustfmt::skip]
+mod nannyml_cases;
 mod properties;
 mod quality;
 mod snapshot;
