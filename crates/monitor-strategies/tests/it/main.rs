@@ -12,6 +12,7 @@ mod effect;
 #[rustfmt::skip]
 mod effect_cases;
 mod monitor;
+mod multivariate;
 mod nannyml;
 #[rustfmt::skip]
 mod nannyml_cases;
