@@ -65,7 +65,7 @@ pub(crate) struct PerfState {
 /// process, so that a restored snapshot joins as the monitor it was taken
 /// from.
 fn id_hash(id: &str) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x6d6f_6e69_746f_72).hash_one(id)
+    foldhash::fast::FixedState::with_seed(0x006d_6f6e_6974_6f72).hash_one(id)
 }
 
 fn outcomes_for(problem: Problem) -> Outcomes {
