@@ -34,7 +34,10 @@ pub(crate) async fn run(file: &Path, records: Option<&Path>) -> anyhow::Result<E
         Some(path) => Some(sample(path).await?),
         None => None,
     };
-    let text = render(file, &config, &plan, &observers, sample.as_ref())?;
+    let mut text = render(file, &config, &plan, &observers, sample.as_ref())?;
+    if let Some(path) = records {
+        render_fits(&mut text, &plan, path).await?;
+    }
     let stdout = Stdout::new(CancellationToken::new());
     stdout.print(&text);
     Ok(exit_for(&stdout))
@@ -238,6 +241,91 @@ fn render_alphas(out: &mut String, plan: &MonitorPlan, sample: Option<&Sample>) 
             "      each p-value test gets a share of its alpha set by how many p-value tests its model \
              version has (with 10 and alpha 0.05: {example:.6}); give --records FILE to list them"
         );
+    }
+    Ok(())
+}
+
+/// Fits each `[[performance]]` estimate and `[[reconstruction]]` on the
+/// first records of each model in `path` (as many as its reference), as
+/// the monitor would on a model version's first records, and reports what
+/// was fitted: the calibration's reliability (expected calibration error
+/// before and after, on the reference), the components kept and the
+/// variance they explain, and the reference windows' values.
+async fn render_fits(out: &mut String, plan: &MonitorPlan, path: &Path) -> anyhow::Result<()> {
+    use model_monitor::strategies::performance::{ESTIMATED_METRICS, fit_on};
+    if plan.performance.iter().all(|p| p.estimate.is_none()) && plan.reconstruction.is_empty() {
+        return Ok(());
+    }
+    let wanted = plan
+        .performance
+        .iter()
+        .filter_map(|p| p.estimate.as_ref().map(|e| e.reference + 16 * p.window))
+        .chain(plan.reconstruction.iter().map(|r| r.reference()))
+        .max()
+        .unwrap_or(0);
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut source = LineSource::spawn("records", path.display().to_string(), file, DEFAULT_MAX_LINE_BYTES);
+    let mut models: BTreeMap<String, Vec<model_monitor::record::Record>> = BTreeMap::new();
+    let mut lines = 0;
+    while lines < wanted {
+        let Some(batch) = source.next_batch().await? else { break };
+        lines += batch.len();
+        for (_, record) in batch.records {
+            models.entry(record.model.clone()).or_default().push(record);
+        }
+    }
+    let _ = writeln!(out, "fitted on {} (the first records of each model):", path.display());
+    for (model, records) in &models {
+        let perf = plan.performance.iter().find(|p| p.applies_to(model));
+        let recon = plan.reconstruction.iter().find(|r| r.applies_to(model));
+        let report = fit_on(perf, recon, records);
+        let name = clean(model);
+        match (perf.and_then(|p| p.estimate.as_ref()), &report.estimation) {
+            (Some(_), Some(fit)) => {
+                let calibration = if fit.calibration.is_empty() {
+                    "none".to_owned()
+                } else {
+                    format!("isotonic, {} points", fit.calibration.len())
+                };
+                let _ = writeln!(
+                    out,
+                    "  {name}: estimation fitted on {} labelled predictions; calibration {calibration}; \
+                     expected calibration error {:.4} before, {:.4} after",
+                    fit.reference, fit.ece.0, fit.ece.1
+                );
+                let se: Vec<String> = ESTIMATED_METRICS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| format!("{m} {:.4}", fit.sampling_error(i, perf.map_or(1, |p| p.window))))
+                    .collect();
+                let _ = writeln!(out, "    sampling error per window: {}", se.join(", "));
+            }
+            (Some(e), None) => {
+                let _ = writeln!(
+                    out,
+                    "  {name}: estimation not fitted: fewer than {} labelled predictions with a score",
+                    e.reference
+                );
+            }
+            _ => {}
+        }
+        match (recon, &report.reconstruction) {
+            (Some(_), Some((fit, errors))) => {
+                let _ = writeln!(
+                    out,
+                    "  {name}: reconstruction of {} features fitted: {} components explain {:.1}% of the variance",
+                    fit.features.len(),
+                    fit.components,
+                    100.0 * fit.explained
+                );
+                let shown: Vec<String> = errors.iter().map(|e| format!("{e:.4}")).collect();
+                let _ = writeln!(out, "    reference windows' reconstruction error: {}", shown.join(", "));
+            }
+            (Some(r), None) => {
+                let _ = writeln!(out, "  {name}: reconstruction not fitted: fewer than {} records", r.reference());
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

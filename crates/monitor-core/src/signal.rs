@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The name of a signal, owned.
 ///
 /// Written as `latency_ms`, `prediction`, `error`, `features.<name>`,
-/// `metrics.<name>` or `quality.<name>` in config and output.
+/// `metrics.<name>`, `quality.<name>`, `perf.<metric>`, `estimated.<metric>`
+/// or `multivariate.<name>` in config and output.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
     /// The request latency in milliseconds.
@@ -27,6 +28,16 @@ pub enum Signal {
     /// `quality.no_data` (the empty event-time windows a version's detectors
     /// closed).
     Quality(String),
+    /// A model's performance over a window, from its labels: `perf.<metric>`
+    /// (`accuracy`, `precision`, `recall`, `f1`, `specificity`, `roc_auc`;
+    /// `mae`, `rmse`, `mape` for regression).
+    Perf(String),
+    /// A model's performance over a window estimated without labels
+    /// (confidence-based), `estimated.<metric>`, with `perf`'s metric names.
+    Estimated(String),
+    /// A drift score of all features together over a window,
+    /// `multivariate.<name>` (`multivariate.reconstruction_error`).
+    Multivariate(String),
 }
 
 impl Signal {
@@ -39,6 +50,9 @@ impl Signal {
             Self::Feature(n) => SignalRef::Feature(n),
             Self::Metric(n) => SignalRef::Metric(n),
             Self::Quality(n) => SignalRef::Quality(n),
+            Self::Perf(n) => SignalRef::Perf(n),
+            Self::Estimated(n) => SignalRef::Estimated(n),
+            Self::Multivariate(n) => SignalRef::Multivariate(n),
         }
     }
 }
@@ -58,6 +72,12 @@ pub enum SignalRef<'a> {
     Metric(&'a str),
     /// `quality.<name>`
     Quality(&'a str),
+    /// `perf.<metric>`
+    Perf(&'a str),
+    /// `estimated.<metric>`
+    Estimated(&'a str),
+    /// `multivariate.<name>`
+    Multivariate(&'a str),
 }
 
 impl SignalRef<'_> {
@@ -70,6 +90,9 @@ impl SignalRef<'_> {
             Self::Feature(n) => Signal::Feature(n.to_owned()),
             Self::Metric(n) => Signal::Metric(n.to_owned()),
             Self::Quality(n) => Signal::Quality(n.to_owned()),
+            Self::Perf(n) => Signal::Perf(n.to_owned()),
+            Self::Estimated(n) => Signal::Estimated(n.to_owned()),
+            Self::Multivariate(n) => Signal::Multivariate(n.to_owned()),
         }
     }
 }
@@ -83,6 +106,9 @@ impl fmt::Display for SignalRef<'_> {
             Self::Feature(n) => write!(f, "features.{n}"),
             Self::Metric(n) => write!(f, "metrics.{n}"),
             Self::Quality(n) => write!(f, "quality.{n}"),
+            Self::Perf(n) => write!(f, "perf.{n}"),
+            Self::Estimated(n) => write!(f, "estimated.{n}"),
+            Self::Multivariate(n) => write!(f, "multivariate.{n}"),
         }
     }
 }
@@ -109,7 +135,7 @@ pub const NO_DATA: &str = "no_data";
 /// The error of parsing a signal name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown signal `{0}`: expected latency_ms, prediction, error, features.<name>, metrics.<name> or quality.<name>"
+    "unknown signal `{0}`: expected latency_ms, prediction, error, features.<name>, metrics.<name>, quality.<name>, perf.<metric>, estimated.<metric> or multivariate.<name>"
 )]
 pub struct UnknownSignal(pub String);
 
@@ -128,6 +154,12 @@ impl FromStr for Signal {
                     Ok(Self::Metric(name.to_owned()))
                 } else if let Some(name) = s.strip_prefix("quality.").filter(|n| !n.is_empty()) {
                     Ok(Self::Quality(name.to_owned()))
+                } else if let Some(name) = s.strip_prefix("perf.").filter(|n| !n.is_empty()) {
+                    Ok(Self::Perf(name.to_owned()))
+                } else if let Some(name) = s.strip_prefix("estimated.").filter(|n| !n.is_empty()) {
+                    Ok(Self::Estimated(name.to_owned()))
+                } else if let Some(name) = s.strip_prefix("multivariate.").filter(|n| !n.is_empty()) {
+                    Ok(Self::Multivariate(name.to_owned()))
                 } else {
                     Err(UnknownSignal(s.to_owned()))
                 }
@@ -182,9 +214,17 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in
-            ["latency_ms", "prediction", "error", "features.amount", "metrics.f1_score", "quality.missing.amount"]
-        {
+        for name in [
+            "latency_ms",
+            "prediction",
+            "error",
+            "features.amount",
+            "metrics.f1_score",
+            "quality.missing.amount",
+            "perf.roc_auc",
+            "estimated.f1",
+            "multivariate.reconstruction_error",
+        ] {
             let signal: Signal = name.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(signal.to_string(), name);
             assert_eq!(signal.as_ref().to_owned(), signal);
@@ -193,7 +233,7 @@ mod tests {
 
     #[test]
     fn unknown_names_are_rejected() {
-        for name in ["latency", "features.", "metrics", "quality.", ""] {
+        for name in ["latency", "features.", "metrics", "quality.", "perf.", "estimated.", "multivariate.", ""] {
             assert!(name.parse::<Signal>().is_err(), "{name}");
         }
     }

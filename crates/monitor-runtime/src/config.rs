@@ -8,6 +8,7 @@ use monitor_core::Error;
 use monitor_core::duration::HumanDuration;
 use monitor_core::observer::{Observer, ObserverRegistry};
 use monitor_core::registry::BuildContext;
+use monitor_strategies::performance::{PerformanceSpec, ReconstructionSpec};
 use monitor_strategies::{Limits, MonitorPlan, MonitorSpec, PolicyConfig, SignalPattern};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,12 @@ pub struct Config {
     /// `[input]`: the columns of a Parquet input.
     #[serde(default)]
     pub input: crate::source::InputColumns,
+    /// `[[performance]]`: the `perf.*` and `estimated.*` signals of each window.
+    #[serde(default)]
+    pub performance: Vec<PerformanceSpec>,
+    /// `[[reconstruction]]`: the `multivariate.reconstruction_error` signal of each window.
+    #[serde(default)]
+    pub reconstruction: Vec<ReconstructionSpec>,
 }
 
 /// One `[[monitors]]` entry as written. Its `detector` table stays a table
@@ -319,7 +326,14 @@ impl Config {
     fn plan_with(&self, monitors: Vec<MonitorSpec>) -> MonitorPlan {
         let model_policies =
             self.models.iter().filter_map(|(name, m)| m.policy.clone().map(|p| (name.clone(), p))).collect();
-        MonitorPlan { monitors, policy: self.policy.clone(), model_policies, limits: self.limits.clone() }
+        MonitorPlan {
+            monitors,
+            policy: self.policy.clone(),
+            model_policies,
+            limits: self.limits.clone(),
+            performance: self.performance.clone(),
+            reconstruction: self.reconstruction.clone(),
+        }
     }
 
     /// Builds every `[[observers]]` entry with `registry`. Errors are caught

@@ -13,7 +13,10 @@
 //! version, signal), derives the data-quality signals (`quality.*`), decides
 //! the p-values of a model version as one family, turns verdicts into
 //! `finding` and `recovered` events (with flap damping), and asks for
-//! retraining when a model's policy says so. It is synchronous and has no async
+//! retraining when a model's policy says so. [`performance`] computes the
+//! signals of each window: performance from labels (`perf.*`), estimated
+//! without them (`estimated.*`, CBPE) and multivariate drift
+//! (`multivariate.reconstruction_error`). It is synchronous and has no async
 //! runtime, so a Rust inference service can embed it directly with
 //! `monitor-core`.
 //!
@@ -53,6 +56,7 @@
 pub mod detectors;
 pub mod monitor;
 pub mod pattern;
+pub mod performance;
 pub mod policy;
 pub mod snapshot;
 pub mod stats;

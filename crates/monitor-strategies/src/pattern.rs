@@ -8,10 +8,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Which signals a monitor applies to: `metrics.accuracy`, `features.*`,
 /// `*` (every signal). `*` matches any run of characters, `.` included.
 ///
-/// The `quality.*` signals that the monitor derives (missing values, empty
-/// windows) are matched only by patterns that name them, starting with
-/// `quality.`: `*` or `*.amount` leave them out, so that a monitor written
-/// for the signals of the records does not also test the derived ones.
+/// The signals that the monitor derives (`quality.*`: missing values, empty
+/// windows; `perf.*`, `estimated.*`, `multivariate.*`: one value per
+/// window) are matched only by patterns that name them, starting with their
+/// prefix: `*` or `*.amount` leave them out, so that a monitor written for
+/// the signals of the records does not also test the derived ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SignalPattern {
     text: String,
@@ -50,13 +51,14 @@ impl SignalPattern {
             SignalRef::Error => ("", "error"),
             SignalRef::Feature(n) => ("features.", n),
             SignalRef::Metric(n) => ("metrics.", n),
-            SignalRef::Quality(n) => {
-                if !self.text.starts_with("quality.") {
-                    return false;
-                }
-                ("quality.", n)
-            }
+            SignalRef::Quality(n) => ("quality.", n),
+            SignalRef::Perf(n) => ("perf.", n),
+            SignalRef::Estimated(n) => ("estimated.", n),
+            SignalRef::Multivariate(n) => ("multivariate.", n),
         };
+        if !prefix.is_empty() && !matches!(prefix, "features." | "metrics.") && !self.text.starts_with(prefix) {
+            return false;
+        }
         glob_match(self.text.as_bytes(), prefix.as_bytes(), name.as_bytes())
     }
 }
@@ -131,6 +133,11 @@ mod tests {
         assert!(pattern("quality.no_data").matches(SignalRef::Quality("no_data")));
         assert!(!pattern("*").matches(SignalRef::Quality("no_data")));
         assert!(!pattern("*.amount").matches(SignalRef::Quality("missing.amount")));
+        assert!(pattern("perf.*").matches(SignalRef::Perf("roc_auc")));
+        assert!(pattern("estimated.f1").matches(SignalRef::Estimated("f1")));
+        assert!(!pattern("*").matches(SignalRef::Estimated("f1")));
+        assert!(!pattern("*.f1").matches(SignalRef::Perf("f1")));
+        assert!(pattern("multivariate.*").matches(SignalRef::Multivariate("reconstruction_error")));
         assert!(!pattern("quality.missing.*").matches(SignalRef::Feature("amount")));
     }
 

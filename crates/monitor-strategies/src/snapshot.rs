@@ -45,13 +45,17 @@ use crate::monitor::{
     Accepts, EventClock, HashMap, Instance, ModelState, Monitor, MonitorPlan, MonitorStats, Series, VERSION_BYTES,
     Versions, expected_bytes, series_bytes,
 };
+use crate::performance::VersionWindows;
 use crate::policy::PolicyState;
 
 /// The `format` of a monitor snapshot.
 pub const SNAPSHOT_FORMAT: &str = "model-monitor/monitor-snapshot";
-/// The snapshot format version this build writes and reads (2: detectors
-/// with event-time windows, flap damping, quality signals).
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// The snapshot format version this build writes (3: the per-window state
+/// of `[[performance]]` and `[[reconstruction]]`, their fits included).
+/// Version 2 is still read: it has no such state, which starts afresh.
+pub const SNAPSHOT_VERSION: u32 = 3;
+/// The oldest snapshot format version this build reads.
+pub const SNAPSHOT_MIN_VERSION: u32 = 2;
 
 /// The saved state of a [`Monitor`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +79,10 @@ pub struct MonitorSnapshot {
     pub labels: LabelJoinerState,
     /// Every model version, in the order they are queued for eviction.
     pub models: Vec<VersionSnapshot>,
+    /// The `[[performance]]` and `[[reconstruction]]` entries the state was
+    /// built by: a restore under others is refused (none before version 3).
+    #[serde(default)]
+    pub windows: Json,
 }
 
 /// The state of one model version.
@@ -97,6 +105,10 @@ pub struct VersionSnapshot {
     /// were first seen.
     #[serde(default)]
     pub expected: Vec<String>,
+    /// The per-window state: performance windows, the CBPE calibration,
+    /// the PCA basis (absent before version 3).
+    #[serde(default, skip_serializing_if = "VersionWindows::is_empty")]
+    pub windows: VersionWindows,
 }
 
 /// The detectors of one signal of a model version.
@@ -152,12 +164,12 @@ impl MonitorSnapshot {
             ));
         }
         match value.get("version").and_then(Json::as_u64) {
-            Some(v) if v == u64::from(SNAPSHOT_VERSION) => {}
+            Some(v) if (u64::from(SNAPSHOT_MIN_VERSION)..=u64::from(SNAPSHOT_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(Error::snapshot(
                     "version",
                     format!(
-                        "snapshot format version {v} is not readable by this build, which reads version {SNAPSHOT_VERSION}"
+                        "snapshot format version {v} is not readable by this build, which reads versions {SNAPSHOT_MIN_VERSION} to {SNAPSHOT_VERSION}"
                     ),
                 ));
             }
@@ -208,6 +220,7 @@ impl Monitor {
                 queued: *queued,
                 signals: save_series(state, &path)?,
                 expected: state.expected.iter().map(|(f, _)| f.clone()).collect(),
+                windows: state.windows.clone(),
             });
         }
         Ok(MonitorSnapshot {
@@ -219,6 +232,7 @@ impl Monitor {
             clock: self.clock.clone(),
             labels: self.labels.state(),
             models,
+            windows: windows_of(&self.plan),
         })
     }
 
@@ -234,16 +248,28 @@ impl Monitor {
     pub fn restore_snapshot(plan: impl Into<Arc<MonitorPlan>>, snapshot: MonitorSnapshot) -> Result<Self, Error> {
         let mut monitor = Self::new(plan)?;
         let plan = Arc::clone(&monitor.plan);
-        if snapshot.format != SNAPSHOT_FORMAT || snapshot.version != SNAPSHOT_VERSION {
+        if snapshot.format != SNAPSHOT_FORMAT || !(SNAPSHOT_MIN_VERSION..=SNAPSHOT_VERSION).contains(&snapshot.version)
+        {
             return Err(Error::snapshot(
                 "version",
                 format!(
-                    "`{}` version {} is not readable by this build, which reads `{SNAPSHOT_FORMAT}` version {SNAPSHOT_VERSION}",
+                    "`{}` version {} is not readable by this build, which reads `{SNAPSHOT_FORMAT}` versions {SNAPSHOT_MIN_VERSION} to {SNAPSHOT_VERSION}",
                     snapshot.format, snapshot.version
                 ),
             ));
         }
         check_monitors(&plan, &snapshot.monitors)?;
+        // Version 2 had no per-window state: nothing to check, it starts afresh.
+        if snapshot.version >= 3 && snapshot.windows != windows_of(&plan) {
+            return Err(Error::snapshot(
+                "windows",
+                format!(
+                    "the config's [[performance]] and [[reconstruction]] are {} but the snapshot was taken under {}",
+                    windows_of(&plan),
+                    snapshot.windows
+                ),
+            ));
+        }
         if snapshot.models.len() > plan.limits.max_model_versions {
             return Err(Error::snapshot(
                 "models",
@@ -286,6 +312,11 @@ impl Monitor {
         monitor.clock.restore(snapshot.clock);
         Ok(monitor)
     }
+}
+
+/// The `[[performance]]` and `[[reconstruction]]` entries of a plan.
+fn windows_of(plan: &MonitorPlan) -> Json {
+    serde_json::json!({ "performance": plan.performance, "reconstruction": plan.reconstruction })
 }
 
 fn check_monitors(plan: &MonitorPlan, saved: &[Json]) -> Result<(), Error> {
@@ -370,6 +401,12 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
         expected: saved.expected.iter().map(|f| (f.clone(), missing_quality_name(f))).collect(),
         ..ModelState::default()
     };
+    saved
+        .windows
+        .check(&plan.performance, &plan.reconstruction, &saved.model)
+        .map_err(|e| Error::snapshot(format!("{path}.windows"), e))?;
+    state.windows = saved.windows.clone();
+    state.bytes += state.windows.bytes(&plan.performance, &plan.reconstruction);
     for (j, series) in saved.signals.iter().enumerate() {
         let path = format!("{path}.signals[{j}]");
         let sig = series.signal.as_ref();
@@ -429,6 +466,9 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
             SignalRef::Feature(n) => state.features.insert(n.to_owned(), series).is_some(),
             SignalRef::Metric(n) => state.metrics.insert(n.to_owned(), series).is_some(),
             SignalRef::Quality(n) => state.quality.insert(n.to_owned(), series).is_some(),
+            SignalRef::Perf(_) | SignalRef::Estimated(_) | SignalRef::Multivariate(_) => {
+                state.windowed.insert(sig.to_owned(), series).is_some()
+            }
         };
         if duplicate {
             return Err(Error::snapshot(path, format!("signal `{}` is saved twice", signal_name)));

@@ -106,6 +106,9 @@ impl<'a> Ctx<'a> {
             SignalRef::Feature(n) => state.features.contains_key(n),
             SignalRef::Metric(n) => state.metrics.contains_key(n),
             SignalRef::Quality(n) => state.quality.contains_key(n),
+            SignalRef::Perf(_) | SignalRef::Estimated(_) | SignalRef::Multivariate(_) => {
+                state.windowed.contains_key(&sig.to_owned())
+            }
         };
         if !slot_exists {
             if state.signals >= self.plan.limits.max_signals_per_model {
@@ -191,6 +194,9 @@ impl<'a> Ctx<'a> {
                 }
                 SignalRef::Quality(n) => {
                     state.quality.insert(n.to_owned(), series);
+                }
+                SignalRef::Perf(_) | SignalRef::Estimated(_) | SignalRef::Multivariate(_) => {
+                    state.windowed.insert(sig.to_owned(), series);
                 }
             }
         }

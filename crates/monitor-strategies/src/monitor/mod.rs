@@ -17,6 +17,8 @@ use monitor_core::record::Record;
 use monitor_core::signal::{SignalRef, SignalValue};
 use monitor_core::{Error, RecordError};
 
+use crate::performance::VersionWindows;
+
 pub use self::clock::EventClock;
 use self::evaluate::Ctx;
 pub(crate) use self::plan::Accepts;
@@ -92,6 +94,13 @@ impl Monitor {
         self.labels.len()
     }
 
+    /// The per-window state of a model version (`[[performance]]`,
+    /// `[[reconstruction]]`): its latest values, estimates beside realised
+    /// ones, and its fits.
+    pub fn windows(&self, model: &str, version: &str) -> Option<&VersionWindows> {
+        self.versions.models.get(model).and_then(|vs| vs.get(version)).map(|s| &s.windows)
+    }
+
     /// Processes one record; `seq` is its 0-based input index. Events are
     /// appended to `events`. A rejected record changes nothing but the
     /// `rejected` counter.
@@ -128,10 +137,15 @@ impl Monitor {
                 &joined.key.version,
             );
             state.policy.samples += 1;
+            let mut windowed = Vec::new();
+            state.windows.late_label(&plan.performance, record, &mut windowed);
             let mut ctx =
                 Ctx::new(&plan, (&joined.key.model, &joined.key.version), seq, ts, events, &mut self.stats, bytes);
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
+            for e in &windowed {
+                ctx.observe(state, e.signal.as_ref(), SignalValue::Numeric(e.value));
+            }
             ctx.observe_no_data(state);
             ctx.resolve(state);
             ctx.decide(state);
@@ -143,14 +157,34 @@ impl Monitor {
         let (state, bytes) =
             self.versions.state_of(&mut self.stats, self.tick, &plan.limits, &record.model, &record.version);
         state.policy.samples += 1;
+        let mut windowed = Vec::new();
+        let mut wanted_windows = 0;
+        if !(plan.performance.is_empty() && plan.reconstruction.is_empty()) {
+            if !state.windows.started() {
+                let cost = VersionWindows::cost(&plan.performance, &plan.reconstruction, &record.model);
+                if *bytes + cost <= plan.limits.max_state_bytes() {
+                    state.windows.start(&plan.performance, &plan.reconstruction, &record.model);
+                    *bytes += cost;
+                    state.bytes += cost;
+                } else {
+                    // Room is made below; the next record of the version starts it.
+                    wanted_windows = cost;
+                    self.stats.signals_dropped += 1;
+                }
+            }
+            state.windows.observe(&plan.performance, &plan.reconstruction, record, &mut windowed);
+        }
         // The key is only built when an event needs it: most records make none.
         let mut ctx = Ctx::new(&plan, (&record.model, &record.version), seq, ts, events, &mut self.stats, bytes);
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
+        for e in &windowed {
+            ctx.observe(state, e.signal.as_ref(), SignalValue::Numeric(e.value));
+        }
         ctx.observe_missing(state, record);
         ctx.observe_no_data(state);
         ctx.resolve(state);
         ctx.decide(state);
-        let wanted = ctx.wanted;
+        let wanted = ctx.wanted + wanted_windows;
         if wanted > 0 {
             // Make room for this version's new signals by forgetting the
             // least recently seen other versions; they count from the next record.

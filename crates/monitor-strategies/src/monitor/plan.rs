@@ -13,6 +13,7 @@ use monitor_core::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::pattern::SignalPattern;
+use crate::performance::{PerformanceSpec, ReconstructionSpec};
 use crate::policy::PolicyConfig;
 
 /// One `[[monitors]]` entry: a detector on the signals a pattern matches.
@@ -248,6 +249,10 @@ pub struct MonitorPlan {
     pub model_policies: BTreeMap<String, PolicyConfig>,
     /// Memory bounds.
     pub limits: Limits,
+    /// `[[performance]]`: the `perf.*` and `estimated.*` signals.
+    pub performance: Vec<PerformanceSpec>,
+    /// `[[reconstruction]]`: the `multivariate.*` signals.
+    pub reconstruction: Vec<ReconstructionSpec>,
 }
 
 impl MonitorPlan {
@@ -274,6 +279,12 @@ impl MonitorPlan {
             p.validate().map_err(|e| prefix(format!("models.{model}.policy"), e))?;
         }
         self.limits.validate()?;
+        for (i, p) in self.performance.iter().enumerate() {
+            p.validate().map_err(|e| prefix(format!("performance[{i}]"), e))?;
+        }
+        for (i, r) in self.reconstruction.iter().enumerate() {
+            r.validate().map_err(|e| prefix(format!("reconstruction[{i}]"), e))?;
+        }
         self.check_triggers()
     }
 

@@ -53,6 +53,12 @@ pub(crate) struct ModelState {
     pub(crate) metrics: HashMap<String, Series>,
     /// The derived `quality.<name>` signals.
     pub(crate) quality: HashMap<String, Series>,
+    /// The signals computed per window: `perf.*`, `estimated.*`,
+    /// `multivariate.*`.
+    pub(crate) windowed: HashMap<Signal, Series>,
+    /// The performance and multivariate state of the version, when a
+    /// `[[performance]]` or `[[reconstruction]]` entry applies to it.
+    pub(crate) windows: crate::performance::VersionWindows,
     /// Features whose missing values are watched, in the order they were
     /// first seen: each with the name of its `quality.missing.<name>` signal
     /// (after `quality.`).
@@ -215,6 +221,9 @@ pub(super) fn series_of<'s>(state: &'s mut ModelState, sig: SignalRef<'_>) -> Op
         SignalRef::Feature(n) => state.features.get_mut(n),
         SignalRef::Metric(n) => state.metrics.get_mut(n),
         SignalRef::Quality(n) => state.quality.get_mut(n),
+        SignalRef::Perf(_) | SignalRef::Estimated(_) | SignalRef::Multivariate(_) => {
+            state.windowed.get_mut(&sig.to_owned())
+        }
     }
 }
 
@@ -239,6 +248,9 @@ impl ModelState {
         let mut quality: Vec<_> = self.quality.iter().collect();
         quality.sort_by(|a, b| a.0.cmp(b.0));
         all.extend(quality.into_iter().map(|(n, s)| (Signal::Quality(n.clone()), s)));
+        let mut windowed: Vec<_> = self.windowed.iter().collect();
+        windowed.sort_by(|a, b| a.0.cmp(b.0));
+        all.extend(windowed.into_iter().map(|(n, s)| (n.clone(), s)));
         all
     }
 
@@ -250,6 +262,7 @@ impl ModelState {
             .chain(self.features.values())
             .chain(self.metrics.values())
             .chain(self.quality.values())
+            .chain(self.windowed.values())
     }
 
     /// Every series with its signal, in a fixed order: latency, prediction,
@@ -269,6 +282,9 @@ impl ModelState {
         all.extend(sorted_by_name(&mut self.features, Signal::Feature));
         all.extend(sorted_by_name(&mut self.metrics, Signal::Metric));
         all.extend(sorted_by_name(&mut self.quality, Signal::Quality));
+        let mut windowed: Vec<(&Signal, &mut Series)> = self.windowed.iter_mut().collect();
+        windowed.sort_by(|a, b| a.0.cmp(b.0));
+        all.extend(windowed.into_iter().map(|(n, s)| (n.clone(), s)));
         all
     }
 

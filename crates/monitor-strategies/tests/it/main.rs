@@ -12,6 +12,10 @@ mod effect;
 #[rustfmt::skip]
 mod effect_cases;
 mod monitor;
+mod multivariate;
+mod nannyml;
+#[rustfmt::skip]
+mod nannyml_cases;
 mod properties;
 mod quality;
 mod snapshot;

@@ -240,9 +240,18 @@ fn other_versions_and_formats_are_refused_by_name() {
     snapshot["version"] = 1.into();
     assert_eq!(
         restore_err(&serde_json::to_vec(&snapshot).unwrap()),
-        "snapshot error at `version`: snapshot format version 1 is not readable by this build, which reads version 2"
+        "snapshot error at `version`: snapshot format version 1 is not readable by this build, which reads versions 2 to 3"
     );
+    snapshot["version"] = 4.into();
+    assert_eq!(
+        restore_err(&serde_json::to_vec(&snapshot).unwrap()),
+        "snapshot error at `version`: snapshot format version 4 is not readable by this build, which reads versions 2 to 3"
+    );
+    // Version 2, before per-window state, is migrated: it restores.
     snapshot["version"] = 2.into();
+    snapshot.as_object_mut().unwrap().remove("windows");
+    assert_eq!(restore_err(&serde_json::to_vec(&snapshot).unwrap()), "restored");
+    snapshot["format"] = "something-else".into();
     snapshot["format"] = "something-else".into();
     assert_eq!(
         restore_err(&serde_json::to_vec(&snapshot).unwrap()),
