@@ -55,11 +55,34 @@ impl WindowSpec {
     /// longest accepted name, on both sides. A reference file's samples are
     /// shared and not counted here.
     pub fn state_bytes(&self) -> usize {
+        self.numeric_bytes() + self.categorical_bytes() - 2048 - 4 * self.window.samples_or(0)
+    }
+
+    /// The bound on a signal of numbers, with the reference taken from the
+    /// signal itself: a reference of the first samples keeps the type of
+    /// the first sample and ignores the other type, and so does the window.
+    pub fn numeric_bytes(&self) -> usize {
         let numbers = 8 * (2 * self.reference + 2 * self.window_samples());
         let arrivals = 4 * self.window.samples_or(0);
         let bins = 24 * self.bins.unwrap_or(0);
+        2048 + numbers + arrivals + bins
+    }
+
+    /// The bound on a signal of categories, likewise.
+    pub fn categorical_bytes(&self) -> usize {
+        let arrivals = 4 * self.window.samples_or(0);
         let categories = 2 * self.max_categories * (64 + monitor_core::record::MAX_TEXT_BYTES);
-        2048 + numbers + arrivals + bins + categories
+        2048 + arrivals + categories
+    }
+
+    /// The bound on a signal whose first value was a category or a number;
+    /// with a reference file (of either type) the bound whatever the type.
+    pub fn state_bytes_for(&self, categorical: bool, has_file: bool) -> usize {
+        match (has_file, categorical) {
+            (true, _) => self.state_bytes(),
+            (false, true) => self.categorical_bytes(),
+            (false, false) => self.numeric_bytes(),
+        }
     }
 }
 

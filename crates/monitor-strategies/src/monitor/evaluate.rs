@@ -139,7 +139,10 @@ impl<'a> Ctx<'a> {
                 .filter(|(_, m)| m.detector.accepts(categorical))
                 .map(|(i, _)| i)
                 .collect();
-            let cost = series_bytes(&name, specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes()).sum());
+            let cost = series_bytes(
+                &name,
+                specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes_for(categorical)).sum(),
+            );
             if *self.bytes + cost > self.plan.limits.max_state_bytes() {
                 self.stats.signals_dropped += 1;
                 self.wanted += cost;
