@@ -245,6 +245,23 @@ pub struct RetrainRequest {
     pub reasons: Vec<Finding>,
 }
 
+impl RetrainRequest {
+    /// The id of the job that the record `seq` of `key`, at event time
+    /// `ts`, asks for. The same record gives the same id in every process:
+    /// a record read again after a crash asks for the job already known,
+    /// under the same idempotency key, never for a second one.
+    pub fn job_id_for(key: &ModelKey, ts: DateTime<Utc>, seq: u64) -> Uuid {
+        let mut input = Vec::with_capacity(key.model.len() + key.version.len() + 40);
+        for part in [key.model.as_bytes(), b"\0", key.version.as_bytes(), b"\0"] {
+            input.extend_from_slice(part);
+        }
+        input.extend_from_slice(&seq.to_le_bytes());
+        input.extend_from_slice(&ts.timestamp_micros().to_le_bytes());
+        let hash = xxhash_rust::xxh3::xxh3_128(&input);
+        uuid::Builder::from_custom_bytes(hash.to_le_bytes()).into_uuid()
+    }
+}
+
 /// A retraining job, as schedulers and dispatchers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainJob {

@@ -10,21 +10,34 @@
 //!   on shutdown, restored at start, the oldest pruned.
 //! - [`jobs`]: retrain jobs, written by the [`JobJournal`] observer that the
 //!   engine installs, read by `model-monitor jobs`.
+//! - [`ingest`]: the records that HTTP requests were answered 2xx for, fed
+//!   again at start past the checkpoint.
+//! - [`outbox`]: one row per (receiver, event), written before the event is
+//!   handed on; receivers that take it deliver from it.
+//!
+//! A write that fails while the daemon runs (a full disk, a read-only
+//! directory) is counted in [`JournalHealth`], which `/readyz` and the
+//! metrics report, and said in the error of the operation that failed.
 
 pub mod checkpoint;
+pub mod ingest;
 pub mod jobs;
 pub mod observer;
+pub mod outbox;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use monitor_core::Error;
 use rusqlite::Connection;
 
 pub use self::checkpoint::Checkpoint;
+pub use self::ingest::IngestEntry;
 pub use self::jobs::JobRow;
 pub use self::observer::JobJournal;
+pub use self::outbox::OutboxRow;
 pub use self::schema::SCHEMA_VERSION;
 
 /// The journal's file name inside the state directory.
@@ -35,6 +48,33 @@ pub const JOURNAL_FILE: &str = "journal.sqlite3";
 pub struct Journal {
     path: Arc<PathBuf>,
     conn: Arc<Mutex<Connection>>,
+    health: Arc<JournalHealth>,
+}
+
+/// How the journal's writes have gone since it was opened.
+#[derive(Debug, Default)]
+pub struct JournalHealth {
+    errors: AtomicU64,
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl JournalHealth {
+    /// Writes that failed since the journal was opened.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write failed: the journal cannot be trusted to keep
+    /// what it is given until a write succeeds again.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// The last write error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 impl Journal {
@@ -80,7 +120,36 @@ impl Journal {
         }
         let mut conn = conn;
         schema::migrate(&mut conn, path)?;
-        Ok(Self { path: Arc::new(path.to_owned()), conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            path: Arc::new(path.to_owned()),
+            conn: Arc::new(Mutex::new(conn)),
+            health: Arc::new(JournalHealth::default()),
+        })
+    }
+
+    /// How its writes have gone.
+    pub fn health(&self) -> &JournalHealth {
+        &self.health
+    }
+
+    /// Counts the outcome of a write: a failure is counted, logged and
+    /// marks the journal failing until a write succeeds.
+    pub(crate) fn noted<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        match &result {
+            Ok(_) => {
+                if self.health.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(path = %self.path.display(), "the journal takes writes again");
+                }
+            }
+            Err(e) => {
+                self.health.errors.fetch_add(1, Ordering::Relaxed);
+                if !self.health.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "a write to the journal failed; /readyz fails until one succeeds");
+                }
+                *self.health.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+            }
+        }
+        result
     }
 
     /// The journal file.
