@@ -31,6 +31,11 @@ fn bodies() -> Vec<String> {
 
 /// A webhook receiver on 127.0.0.1 that answers 200 and keeps every body.
 fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    receiver_answering("200 OK")
+}
+
+/// A webhook receiver on 127.0.0.1 that answers `status` and keeps every body.
+fn receiver_answering(status: &'static str) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -59,7 +64,8 @@ fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
             if let Ok(value) = serde_json::from_slice(&body) {
                 keep.lock().unwrap().push(value);
             }
-            let _ = reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = reader.get_mut().write_all(answer.as_bytes());
         }
     });
     (addr, got)
@@ -171,4 +177,59 @@ fn sigkill_after_2xx_loses_nothing_and_drift_is_found_at_the_same_seq() {
 fn rusqlite_free_integrity(path: &Path) -> bool {
     let out = super::bin().args(["jobs", "list", "--state-dir"]).arg(path.parent().unwrap()).output().unwrap();
     out.status.success()
+}
+
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = super::bin().args(args).output().unwrap();
+    (out.status.success(), super::text(&out.stdout), super::text(&out.stderr))
+}
+
+#[test]
+fn jobs_and_outbox_act_through_the_api_of_a_running_daemon_and_on_a_stopped_ones_file() {
+    let dir = scratch("journal-api");
+    let state = dir.path().join("state");
+    // A receiver that always fails: its deliveries stay pending.
+    let (hook, got) = receiver_answering("500 Internal Server Error");
+    let config =
+        config(&state, &hook).replace("events = [\"finding\"]", "events = [\"finding\", \"retrain_requested\"]");
+    let daemon = start(dir.path(), &config, &[]);
+    post_all(&daemon.addr, &bodies()[..20]);
+    let url = format!("http://{}", daemon.addr);
+    let mut pending = String::new();
+    for _ in 0..100 {
+        let (ok, out, err) = cli(&["outbox", "list", "--status", "pending", "--format", "json", "--url", &url]);
+        assert!(ok, "{err}");
+        if out.lines().any(|l| l.contains("\"attempts\":1") || l.contains("\"attempts\":2")) {
+            pending = out;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!got.lock().unwrap().is_empty(), "the receiver was tried");
+    let row: serde_json::Value = serde_json::from_str(pending.lines().next().expect("a pending row")).unwrap();
+    let id = row["id"].as_u64().unwrap().to_string();
+    let (ok, out, err) = cli(&["outbox", "retry", &id, "--url", &url]);
+    assert!(ok && out.contains("is due now"), "{out}{err}");
+    let (ok, out, err) = cli(&["jobs", "list", "--url", &url]);
+    assert!(ok && out.starts_with("ID") && out.contains("m1"), "{out}{err}");
+    let job = out.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (ok, out, err) = cli(&["jobs", "show", &job, "--url", &url]);
+    assert!(ok && out.contains("status:") && out.contains("reasons:"), "{out}{err}");
+    let (ok, out, err) = cli(&["jobs", "retry", &job, "--url", &url]);
+    assert!(ok && out.contains("asked for again now"), "{out}{err}");
+    let (ok, _, err) = cli(&["jobs", "show", "nobody", "--url", &url]);
+    assert!(!ok && err.contains("HTTP 404"), "{err}");
+    let (code, _, stderr) = daemon.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // Stopped: the same journal, in its file; what was pending still is.
+    let state = state.display().to_string();
+    let (ok, out, err) = cli(&["outbox", "list", "--status", "pending", "--state-dir", &state]);
+    assert!(ok && out.starts_with("      ID") && out.contains("pending"), "{out}{err}");
+    let (ok, out, err) = cli(&["jobs", "retry", &job, "--state-dir", &state]);
+    assert!(ok && out.contains("at the daemon's next start"), "{out}{err}");
+    let (ok, out, _) = cli(&["jobs", "list", "--status", "queued", "--state-dir", &state]);
+    assert!(ok && out.contains(&job), "{out}");
+    let (ok, _, err) = cli(&["outbox", "list", "--url", "https://127.0.0.1:1"]);
+    assert!(!ok && err.contains("plain HTTP"), "{err}");
 }

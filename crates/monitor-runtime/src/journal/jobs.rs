@@ -198,6 +198,28 @@ pub(crate) fn prune(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 impl Journal {
+    /// Marks job `id` (finished or not) to be asked for again at the next
+    /// start of a stopped daemon: it becomes `queued`, which a start
+    /// publishes again under the same idempotency key.
+    pub fn requeue_job(&self, id: &str) -> Result<JobRow, Error> {
+        let result = self
+            .conn()
+            .execute(
+                "UPDATE jobs SET status = 'queued', updated_at = ?2,
+                     answer = 'retried by an operator: asked for again at the next start'
+                 WHERE id = ?1",
+                params![id, Utc::now().to_rfc3339()],
+            )
+            .map_err(|e| self.error("retrying a retrain job", &e));
+        self.noted(result)?;
+        self.job(id)?.ok_or_else(|| {
+            Error::io(
+                format!("journal {}", self.path().display()),
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("no job {id}")),
+            )
+        })
+    }
+
     /// The `retrain_requested` event of job `id` (finished or not), for an
     /// operator who asks for it again: published on a running daemon's
     /// bus, its scheduler dispatches it under the same idempotency key.
