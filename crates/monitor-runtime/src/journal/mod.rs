@@ -87,7 +87,8 @@ impl Journal {
     }
 
     /// Opens the journal in `state_dir` that a daemon wrote, which must
-    /// exist (a stopped daemon's, for `model-monitor jobs`).
+    /// exist (a stopped daemon's, for `model-monitor jobs`). The whole file
+    /// is checked (`PRAGMA integrity_check`), not only its structure.
     pub fn open_existing(state_dir: &Path) -> Result<Self, Error> {
         let path = state_dir.join(JOURNAL_FILE);
         if !path.is_file() {
@@ -99,7 +100,15 @@ impl Journal {
                 ),
             ));
         }
-        Self::open_file(&path)
+        let journal = Self::open_file(&path)?;
+        let check: String = journal
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(|e| unreadable(&path, &e))?;
+        if check != "ok" {
+            return Err(corrupt(&path, &check));
+        }
+        Ok(journal)
     }
 
     /// Opens (or creates) the journal file at `path`.
