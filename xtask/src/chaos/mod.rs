@@ -40,6 +40,8 @@ const BATCH: usize = 50;
 const MODELS: usize = 4;
 /// Requests in the stream at least.
 const MIN_REQUESTS: usize = 40;
+/// The pause between two requests of the client.
+const PACE: Duration = Duration::from_millis(15);
 /// The planted drifts: (model, first slow request).
 const DRIFTS: [(usize, usize); 2] = [(1, 8), (3, 24)];
 
@@ -83,8 +85,9 @@ fn body(i: usize) -> String {
             let latency = if slow { 900 + j } else { 100 + (i * 7 + j) % 20 };
             let second = i * BATCH + j;
             format!(
-                "{{\"model\": \"m{model}\", \"latency_ms\": {latency}, \"ts\": \"2024-05-01T{:02}:{:02}:{:02}Z\"}}\n",
-                second / 3600,
+                "{{\"model\": \"m{model}\", \"latency_ms\": {latency}, \"ts\": \"2024-05-{:02}T{:02}:{:02}:{:02}Z\"}}\n",
+                1 + second / 86_400 % 28,
+                second / 3600 % 24,
                 second / 60 % 60,
                 second % 60
             )
@@ -162,6 +165,9 @@ fn stream(addr: &str, mut next: usize, limit: usize, stop: &AtomicBool, log: &Mu
             Sent::NotSent => return next,
             Sent::Refused(429 | 503) => std::thread::sleep(Duration::from_millis(20)),
             other => {
+                // A steady client, not a flood: the ingest log past a
+                // checkpoint stays a few seconds' worth.
+                std::thread::sleep(PACE);
                 log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((next, other));
                 next += 1;
                 if other == Sent::Unknown {
@@ -194,7 +200,7 @@ pub(crate) fn run(bin: &Path, kills: usize, seed: u64) -> Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let (addr, from, s, l) = (daemon.addr.clone(), next, Arc::clone(&stop), Arc::clone(&log));
         let poster = std::thread::spawn(move || stream(&addr, from, usize::MAX, &s, &l));
-        std::thread::sleep(Duration::from_millis(50 + rng.below(700)));
+        std::thread::sleep(Duration::from_millis(50 + rng.below(1500)));
         daemon.child.kill().context("SIGKILL")?;
         daemon.child.wait()?;
         stop.store(true, Ordering::SeqCst);

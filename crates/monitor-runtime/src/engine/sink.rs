@@ -390,7 +390,7 @@ impl Sink {
         if records.is_empty() {
             let base = self.next_seqs(lines);
             if let Some(gate) = &self.ingest {
-                log_entry(&gate.journal, base, lines, Vec::new()).await?;
+                log_entry(&gate.journal, base, lines, b"[]".to_vec()).await?;
             }
             return Ok(Offered { base, receipt: None });
         }

@@ -63,7 +63,8 @@ impl Journal {
         let rows = stmt
             .query_map([sql_int(after)], |r| {
                 let body: Vec<u8> = r.get(3)?;
-                let records = serde_json::from_slice(&body)
+                let body: &[u8] = if body.is_empty() { b"[]" } else { &body };
+                let records = serde_json::from_slice(body)
                     .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Blob, e.into()))?;
                 Ok(IngestEntry {
                     id: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
@@ -117,6 +118,7 @@ mod tests {
         assert_eq!(journal.ingest_end().expect("end"), None);
         let a = journal.append_ingest(0, 3, &[(0, record("a", 1.0)), (2, record("b", 2.0))]).expect("a");
         let b = journal.append_ingest(3, 1, &[]).expect("b");
+        assert_eq!(journal.ingest_after(a).expect("read")[0].records, []);
         let last = record("a", 3.0);
         let c = journal.append_ingest(4, 1, &[(4, last.clone())]).expect("c");
         assert!(a < b && b < c);
