@@ -60,7 +60,12 @@ fn records() -> Vec<String> {
 /// The (alert key, seq, type) of a delivered JSON event.
 fn delivered(body: &serde_json::Value) -> (String, u64, String) {
     (
-        format!("{} {} {}", body["model"].as_str().unwrap(), body["signal"].as_str().unwrap(), body["detector"].as_str().unwrap()),
+        format!(
+            "{} {} {}",
+            body["model"].as_str().unwrap(),
+            body["signal"].as_str().unwrap(),
+            body["detector"].as_str().unwrap()
+        ),
         body["seq"].as_u64().unwrap(),
         body["type"].as_str().unwrap().to_owned(),
     )
@@ -111,10 +116,7 @@ async fn a_receiver_down_for_ten_minutes_gets_every_delivery_in_order_per_key() 
     assert!(expected.len() >= 9, "several alerts per model: {expected:?}");
     let mut got = Vec::new();
     for _ in 0..500 {
-        got = receiver.requests()[failed_attempts..]
-            .iter()
-            .map(|r| delivered(&r.json()))
-            .collect::<Vec<_>>();
+        got = receiver.requests()[failed_attempts..].iter().map(|r| delivered(&r.json())).collect::<Vec<_>>();
         let left = journal.outbox_rows(None, Some("pending"), 1000).unwrap().len();
         if left == 0 && got.len() >= expected.len() {
             break;

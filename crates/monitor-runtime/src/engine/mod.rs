@@ -159,6 +159,9 @@ impl EngineBuilder {
             ));
         }
         let journal = self.settings.state_dir.as_deref().map(Journal::open).transpose()?;
+        if let Some(journal) = &journal {
+            journal.set_max_bytes((self.settings.journal_max_mib as u64) << 20)?;
+        }
         let mut observers = self.observers;
         let mut receivers = Vec::new();
         if let Some(journal) = &journal {

@@ -121,7 +121,10 @@ impl Journal {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "the journal could not switch to WAL mode");
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(|e| unreadable(path, &e))?;
+        // The WAL file is truncated back to 64 MiB after each of SQLite's
+        // checkpoints, so that a burst does not leave it large.
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;")
+            .map_err(|e| unreadable(path, &e))?;
         let check: String =
             conn.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(|e| unreadable(path, &e))?;
         if check != "ok" {
@@ -134,6 +137,20 @@ impl Journal {
             conn: Arc::new(Mutex::new(conn)),
             health: Arc::new(JournalHealth::default()),
         })
+    }
+
+    /// Bounds the file at `bytes` (rounded down to whole pages, at least
+    /// the pages it holds now): past it a write fails with "database or
+    /// disk is full", as on a full disk.
+    pub fn set_max_bytes(&self, bytes: u64) -> Result<(), Error> {
+        let conn = self.conn();
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| self.error("reading the page size", &e))?;
+        let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(1);
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.error("bounding the file's size", &e))?;
+        Ok(())
     }
 
     /// How its writes have gone.

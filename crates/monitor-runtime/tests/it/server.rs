@@ -739,3 +739,43 @@ fn the_alerting_rules_parse_and_query_exported_metrics() {
         assert!(alerts.iter().any(|a| a == wanted), "no {wanted} rule");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_fails_readiness_and_raises_a_metric_without_crashing() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = config("");
+    config.engine.state_dir = Some(state.path().to_owned());
+    // A journal bounded at 1 MiB fills as a disk would.
+    config.engine.journal_max_mib = 1;
+    let s = start_with(config, Vec::new()).await;
+    let pad = "x".repeat(200);
+    let body: String = (0..1000)
+        .map(|i| {
+            format!("{{\"model\": \"full-{}\", \"latency_ms\": 1, \"features\": {{\"pad\": \"{pad}\"}}}}\n", i % 3)
+        })
+        .collect();
+    let mut refused = None;
+    for _ in 0..50 {
+        let answer = s.post(body.clone(), "application/x-ndjson").await;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    // Refused, not acknowledged: the client keeps the records.
+    let refused = refused.expect("the journal never filled");
+    assert!(refused.text.contains("journal cannot be written"), "{}", refused.text);
+    let ready = s.get("/readyz", "/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let journal = &ready.json()["journal"];
+    assert_eq!(journal["ok"], false);
+    assert!(journal["errors"].as_u64().unwrap() >= 1);
+    assert!(journal["last_error"].as_str().unwrap().contains("full"), "{journal}");
+    let metrics = s.get("/metrics", "/metrics").await.text;
+    assert!(metrics.lines().any(|l| l == "model_monitor_journal_failing 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("model_monitor_journal_errors_total ") && !l.ends_with(" 0")));
+    assert_eq!(s.get("/healthz", "/healthz").await.status, StatusCode::OK);
+    let summary = s.stop().await;
+    assert!(summary.monitor.records > 0);
+}
