@@ -162,7 +162,7 @@ fn stream(addr: &str, mut next: usize, limit: usize, stop: &AtomicBool, log: &Mu
     while next < limit && !stop.load(Ordering::SeqCst) {
         let sent = net::post(addr, &body(next));
         match sent {
-            Sent::NotSent => return next,
+            Sent::Unreached => return next,
             Sent::Refused(429 | 503) => std::thread::sleep(Duration::from_millis(20)),
             other => {
                 // A steady client, not a flood: the ingest log past a

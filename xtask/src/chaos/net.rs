@@ -14,7 +14,7 @@ pub(crate) enum Sent {
     /// Answered 200: every record in it was accepted.
     Acked,
     /// Not sent: the daemon was not there to connect to.
-    NotSent,
+    Unreached,
     /// Sent, and the connection died before the answer: processed or not.
     Unknown,
     /// Answered with another status.
@@ -23,7 +23,7 @@ pub(crate) enum Sent {
 
 /// POSTs an NDJSON body to `addr`'s `/v1/records`.
 pub(crate) fn post(addr: &str, body: &str) -> Sent {
-    let Ok(mut stream) = TcpStream::connect(addr) else { return Sent::NotSent };
+    let Ok(mut stream) = TcpStream::connect(addr) else { return Sent::Unreached };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let head = format!(
         "POST /v1/records HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",

@@ -25,6 +25,9 @@ const STAGE_GROUP: usize = 256;
 const STAGE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A message from a shard (or a checkpoint) to the bus.
+// Nearly every message is an event: boxing it would allocate once per
+// event to save room on the rare barrier.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum BusMsg {
     Event(Event),
     /// Answered once every event sent before it is staged.

@@ -25,6 +25,9 @@ use super::bus::BusMsg;
 use super::query::ShardQuery;
 use crate::journal::{Checkpoint, Journal};
 
+/// Records to feed again: (shard, ingest log entry, records), in log order.
+pub(crate) type Refeed = Vec<(usize, u64, Vec<(u64, Record)>)>;
+
 /// What the engine starts from.
 pub(crate) struct Restored {
     pub(crate) monitors: Vec<Monitor>,
@@ -32,7 +35,7 @@ pub(crate) struct Restored {
     pub(crate) entries: Vec<u64>,
     pub(crate) next_seq: u64,
     /// Records to feed again: (shard, entry, records), in log order.
-    pub(crate) refeed: Vec<(usize, u64, Vec<(u64, Record)>)>,
+    pub(crate) refeed: Refeed,
 }
 
 /// The shards' monitors, their places in the ingest log, the next sequence

@@ -401,7 +401,7 @@ struct JournalParts {
     /// The observers that deliver from the outbox.
     receivers: Vec<String>,
     /// Records of the ingest log past the checkpoint: (shard, entry, records).
-    refeed: Vec<(usize, u64, Vec<(u64, monitor_core::record::Record)>)>,
+    refeed: checkpoints::Refeed,
     /// Held until they are queued: new requests wait behind them.
     refeed_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
     sink: Sink,

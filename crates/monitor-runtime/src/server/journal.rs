@@ -32,13 +32,12 @@ pub(crate) struct ListQuery {
 }
 
 impl ListQuery {
-    fn limit(&self) -> Result<usize, Response> {
+    /// The rows to list; `Err` with the answer's text when out of range.
+    fn limit(&self) -> Result<usize, String> {
         match self.limit {
             None => Ok(DEFAULT_ROWS),
             Some(n) if (1..=MAX_ROWS).contains(&n) => Ok(n),
-            Some(n) => {
-                Err(error_body(StatusCode::BAD_REQUEST, &format!("limit must be between 1 and {MAX_ROWS} (got {n})")))
-            }
+            Some(n) => Err(format!("limit must be between 1 and {MAX_ROWS} (got {n})")),
         }
     }
 }
@@ -86,7 +85,7 @@ pub(crate) async fn list_jobs(
     };
     let limit = match query.limit() {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return error_body(StatusCode::BAD_REQUEST, &e),
     };
     with_journal(&state, move |j| j.jobs(query.status.as_deref(), limit).map(|jobs| json!({ "jobs": jobs }))).await
 }
@@ -133,7 +132,7 @@ pub(crate) async fn list_outbox(
     };
     let limit = match query.limit() {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return error_body(StatusCode::BAD_REQUEST, &e),
     };
     with_journal(&state, move |j| {
         j.outbox_rows(query.receiver.as_deref(), query.status.as_deref(), limit).map(|rows| json!({ "rows": rows }))
