@@ -265,7 +265,7 @@ impl RetrainRequest {
 /// A retraining job, as schedulers and dispatchers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainJob {
-    /// The job id (uuid v4), the same as in the request event.
+    /// The job id, the same as in the request event (see [`RetrainRequest::job_id_for`]).
     pub job_id: Uuid,
     /// The model to retrain.
     pub model: String,
@@ -397,6 +397,19 @@ mod tests {
             EventKind::Recovered(finding("accuracy", "threshold", Severity::Warning)),
         );
         assert_eq!(AlertKey::of(&recovered), Some(key));
+    }
+
+    #[test]
+    fn a_jobs_id_is_the_same_for_the_same_record_and_only_for_it() {
+        let key = ModelKey::new("fraud", "v4");
+        let ts = "2026-01-01T00:00:00Z".parse().expect("a time");
+        let id = RetrainRequest::job_id_for(&key, ts, 7);
+        assert_eq!(id, RetrainRequest::job_id_for(&key, ts, 7));
+        assert_ne!(id, RetrainRequest::job_id_for(&key, ts, 8));
+        assert_ne!(id, RetrainRequest::job_id_for(&ModelKey::new("fraud", "v5"), ts, 7));
+        assert_ne!(id, RetrainRequest::job_id_for(&ModelKey::new("fraudv", "4"), ts, 7));
+        assert_ne!(id, RetrainRequest::job_id_for(&key, ts + chrono::Duration::seconds(1), 7));
+        assert_eq!(id.get_version_num(), 8, "a custom (version 8) UUID");
     }
 
     #[test]
