@@ -383,10 +383,20 @@ impl Sink {
         records: Vec<(u64, Record)>,
         wait: Duration,
     ) -> Result<Offered, RefusedBatch> {
+        // The wait covers the turn behind other requests too: a request that
+        // finds no turn in time is refused whole (429), as on a full queue.
+        let deadline = tokio::time::Instant::now() + wait;
         let _one_at_a_time = match &self.ingest {
-            Some(gate) => Some(gate.lock.lock().await),
+            Some(gate) => match tokio::time::timeout_at(deadline, gate.lock.lock()).await {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    self.count_overloaded(&records);
+                    return Err(RefusedBatch { records, error: Error::Full });
+                }
+            },
             None => None,
         };
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
         if records.is_empty() {
             let base = self.next_seqs(lines);
             if let Some(gate) = &self.ingest {
