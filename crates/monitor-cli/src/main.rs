@@ -5,12 +5,14 @@
 //! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict]
 //! model-monitor check-config monitor.toml
 //! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
-//! model-monitor jobs list|show ID|cancel ID (--state-dir DIR | --config monitor.toml)
+//! model-monitor jobs list|show ID|retry ID|cancel ID (--url URL | --state-dir DIR | --config monitor.toml)
+//! model-monitor outbox list|retry ID (--url URL | --state-dir DIR | --config monitor.toml)
 //! ```
 
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod api;
 mod check;
 mod demo;
 mod interrupt;
@@ -63,9 +65,12 @@ enum Command {
     },
     /// Run the HTTP daemon: records in over HTTP, state, events and metrics out.
     Serve(serve::ServeArgs),
-    /// The retrain jobs in the journal of a stopped daemon (its
-    /// `engine.state_dir`): list them, show or cancel one.
+    /// The retrain jobs in a daemon's journal, through its API (`--url`) or
+    /// in the file of a stopped one: list them, show, retry or cancel one.
     Jobs(jobs::JobsArgs),
+    /// The deliveries in a daemon's outbox, through its API (`--url`) or in
+    /// the file of a stopped one: list them, make one due again.
+    Outbox(jobs::OutboxArgs),
     /// Run the whole loop on shipped example data: three models, one whose
     /// accuracy falls, one whose latency rises; findings and retraining jobs.
     Demo {
@@ -140,6 +145,7 @@ fn main() -> ExitCode {
             Command::Demo { dir, format } => demo::demo(dir, format).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Jobs(args) => jobs::run(args),
+            Command::Outbox(args) => jobs::run_outbox(args),
         }
     });
     // A reader still blocked on standard input must not hold the exit.

@@ -56,6 +56,7 @@ pub mod event;
 pub mod fs;
 pub mod labels;
 pub mod observer;
+pub mod outbox;
 pub mod record;
 pub mod registry;
 pub mod shard;

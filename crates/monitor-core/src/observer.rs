@@ -42,6 +42,17 @@ pub trait Observer: Send + 'static {
         let _ = publisher;
     }
 
+    /// Offered once before the first event when the engine keeps a
+    /// journal: an observer that returns `true` delivers from `outbox`,
+    /// where the engine writes a row for each event before handing it to
+    /// [`Observer::on_event`] (see [`crate::outbox`]), under the name
+    /// `receiver` (its own name, made unique among the observers that take
+    /// an outbox). The default declines.
+    fn use_outbox(&mut self, outbox: Arc<dyn crate::outbox::Outbox>, receiver: &str) -> bool {
+        let _ = (outbox, receiver);
+        false
+    }
+
     /// Handles one event. An error is logged and counted by the engine; it
     /// never stops the engine or other observers.
     async fn on_event(&mut self, event: &Event) -> Result<()>;

@@ -430,6 +430,8 @@ fn check_config_into_a_closed_pipe_ends_quietly() {
 
 mod serve;
 
+mod crash;
+
 #[test]
 fn jobs_lists_and_shows_the_journal_of_a_stopped_daemon() {
     let dir = scratch("jobs");

@@ -21,14 +21,14 @@ shards = 2
 
 /// A running `serve`: the child, its address, and its stdout after the
 /// first line.
-struct Daemon {
-    child: Child,
-    addr: String,
+pub(super) struct Daemon {
+    pub(super) child: Child,
+    pub(super) addr: String,
     stdout: BufReader<ChildStdout>,
     stderr: std::path::PathBuf,
 }
 
-fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+pub(super) fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
     std::fs::write(dir.join("monitor.toml"), config).unwrap();
     let stderr = dir.join("stderr.log");
     let mut child = bin()
@@ -50,7 +50,7 @@ fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
 
 impl Daemon {
     /// Sends SIGTERM; returns the exit code, the summary line and stderr.
-    fn terminate(mut self) -> (Option<i32>, serde_json::Value, String) {
+    pub(super) fn terminate(mut self) -> (Option<i32>, serde_json::Value, String) {
         let kill = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(kill.success());
         let status = self.child.wait().unwrap();
@@ -63,7 +63,13 @@ impl Daemon {
 }
 
 /// One HTTP/1.1 request on its own connection: the status and the body.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, String)> {
+pub(super) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut request =
@@ -86,7 +92,7 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[
     Ok((status, body))
 }
 
-const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
+pub(super) const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
 
 #[test]
 fn sigterm_while_clients_post_processes_every_acknowledged_record() {

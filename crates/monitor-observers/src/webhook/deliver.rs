@@ -305,6 +305,29 @@ impl Delivery {
         }
     }
 
+    /// One signed POST of `body`, for the outbox: `Err` with the problem,
+    /// whether a retry may fix it, and the receiver's `Retry-After`.
+    pub(crate) async fn attempt_once(&self, body: &[u8]) -> Result<(), (String, bool, Option<Duration>)> {
+        let signature = self.secret.as_ref().map(|s| sign(s, body));
+        self.attempt_until_cutoff(body, signature.as_deref()).await.map_err(|f| (f.problem, f.retryable, f.retry_after))
+    }
+
+    /// Says once that the receiver takes notifications again after failures.
+    pub(crate) fn delivered_again(&self) {
+        if let Some(n) = self.failures.success() {
+            tracing::info!(
+                observer = %self.name,
+                receiver = %self.origin,
+                "webhook receiver accepts notifications again, after {n} failed attempts"
+            );
+        }
+    }
+
+    /// Logs a failed attempt (see `log_failure`).
+    pub(crate) fn log_attempt_failure(&self, what: &str) {
+        self.log_failure(what);
+    }
+
     /// Logs a failed attempt: the first of a run at `WARN`, then one summary
     /// line per [`SUMMARY_EVERY`], the others at `DEBUG`.
     fn log_failure(&self, what: &str) {

@@ -12,6 +12,7 @@ use monitor_strategies::Monitor;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::bus::BusMsg;
 use super::metrics::{self, RejectReason};
 use super::query::ShardQuery;
 use super::sink::{BatchDone, RejectHandler, ShardBatch};
@@ -24,7 +25,10 @@ pub(crate) struct Shard {
     pub(crate) rx: mpsc::Receiver<ShardBatch>,
     pub(crate) queries: mpsc::Receiver<ShardQuery>,
     pub(crate) stop: CancellationToken,
-    pub(crate) bus: mpsc::Sender<Event>,
+    pub(crate) bus: mpsc::Sender<BusMsg>,
+    /// The last ingest log entry processed (0: none), restored from the
+    /// checkpoint: a snapshot is the effect of every entry up to it.
+    pub(crate) last_entry: u64,
     pub(crate) counters: Arc<Counters>,
     pub(crate) on_reject: RejectHandler,
 }
@@ -33,8 +37,8 @@ impl Shard {
     /// Processes batches until the sink is closed (every sender dropped) or
     /// the engine stops; on a stop it refuses new batches and still
     /// processes every batch already queued. Returns the monitor, whose
-    /// state a caller may snapshot.
-    pub(crate) async fn run(mut self) -> Monitor {
+    /// state a caller may snapshot, and the last ingest log entry it holds.
+    pub(crate) async fn run(mut self) -> (Monitor, u64) {
         let mut events = Vec::new();
         let mut stopping = false;
         let mut queries_open = true;
@@ -46,7 +50,7 @@ impl Shard {
                 biased;
                 query = self.queries.recv(), if queries_open => {
                     match query {
-                        Some(query) => query.answer(&self.monitor),
+                        Some(query) => query.answer(&self.monitor, self.last_entry),
                         None => queries_open = false,
                     }
                     continue;
@@ -61,6 +65,9 @@ impl Shard {
             let Some(batch) = batch else { break };
             let received = batch.received;
             let n = batch.records.len() as u64;
+            if batch.entry > 0 {
+                self.last_entry = batch.entry;
+            }
             let done = self.process(batch, &mut events).await;
             self.counters.set_shard(self.index, self.monitor.stats());
             if let Some(queued) = self.counters.queued.get(self.index) {
@@ -72,7 +79,7 @@ impl Shard {
             drop(done);
         }
         self.counters.shards_running.fetch_sub(1, Ordering::Relaxed);
-        self.monitor
+        (self.monitor, self.last_entry)
     }
 
     /// Runs the batch's records; returns its completion token.
@@ -101,7 +108,7 @@ impl Shard {
                 }
             }
             for event in events.drain(..) {
-                if self.bus.send(event).await.is_err() {
+                if self.bus.send(BusMsg::Event(event)).await.is_err() {
                     tracing::error!("event bus closed before the shards; event lost");
                 }
             }

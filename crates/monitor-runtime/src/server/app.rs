@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::{self, Token};
 use super::config::ServerConfig;
 use super::events::{EventLog, EventLogObserver};
-use super::{health, ingest, metrics, openapi, query};
+use super::{health, ingest, journal, metrics, openapi, query};
 use crate::engine::{Engine, Sink};
 
 /// How often histograms are drained when nobody scrapes.
@@ -254,11 +254,17 @@ async fn not_found() -> Response {
 fn router(state: AppState) -> Router {
     let writes = Router::new()
         .route("/v1/records", post(ingest::post_records))
+        .route("/v1/jobs/{id}/retry", post(journal::retry_job))
+        .route("/v1/jobs/{id}/cancel", post(journal::cancel_job))
+        .route("/v1/outbox/{id}/retry", post(journal::retry_outbox))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()
         .route("/v1/models", get(query::list_models))
         .route("/v1/models/{model}", get(query::get_model))
         .route("/v1/events", get(query::events))
+        .route("/v1/jobs", get(journal::list_jobs))
+        .route("/v1/jobs/{id}", get(journal::get_job))
+        .route("/v1/outbox", get(journal::list_outbox))
         .route("/v1/openapi.json", get(openapi::get_document))
         .route("/metrics", get(metrics::scrape))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token_for_reads));

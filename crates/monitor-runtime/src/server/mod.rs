@@ -16,6 +16,7 @@
 //! | `metrics` | `GET /metrics`: the Prometheus recorder, scrape-time gauges |
 //! | `auth` | the bearer token, compared in constant time |
 //! | `health` | `GET /healthz`, `GET /readyz` |
+//! | `journal` | `/v1/jobs`, `/v1/outbox`: the journal's jobs and deliveries |
 //! | `openapi` | `GET /v1/openapi.json` |
 //! | `app` | the routes, the shared state, shutdown |
 //!
@@ -40,6 +41,8 @@ mod events;
 mod health;
 #[cfg(feature = "server")]
 mod ingest;
+#[cfg(feature = "server")]
+mod journal;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]

@@ -8,7 +8,6 @@ use monitor_core::detector::{AlarmMode, Assessment, ClosedWindows, DriftStatus, 
 use monitor_core::event::{Event, EventKind, RetrainRequest};
 use monitor_core::record::{ModelKey, Record};
 use monitor_core::signal::{NO_DATA, Signal, SignalRef, SignalValue, missing_quality_name};
-use uuid::Uuid;
 
 use super::state::{corrected, expected_bytes, series_of};
 use super::transition::{Damping, transition};
@@ -415,7 +414,7 @@ impl<'a> Ctx<'a> {
         state.policy.last_request = Some(self.ts);
         state.policy.new_evidence = false;
         self.stats.retrain_requests += 1;
-        let request = RetrainRequest { job_id: Uuid::new_v4(), reasons };
+        let request = RetrainRequest { job_id: RetrainRequest::job_id_for(&self.key(), self.ts, self.seq), reasons };
         self.events.push(Event::new(self.key(), self.ts, self.seq, EventKind::RetrainRequested(request)));
     }
 }
