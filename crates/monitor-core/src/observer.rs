@@ -99,3 +99,9 @@ impl Component for Box<dyn Observer> {
 /// Observer factories keyed by `kind`, so that `kind = "..."` in config can
 /// name observers from any crate.
 pub type ObserverRegistry = Registry<Box<dyn Observer>>;
+
+/// The metric of webhook notifications, by `observer`, `receiver` (the
+/// URL's `scheme://host:port`, never its path, which may hold a secret) and
+/// `outcome` (`delivered`, `failed`, `retried`). Webhook observers count
+/// through the `metrics` facade; `model-monitor serve` exports it.
+pub const WEBHOOK_DELIVERIES_METRIC: &str = "model_monitor_webhook_deliveries_total";

@@ -160,7 +160,7 @@ impl Task {
         match outcome {
             Ok(()) => {
                 self.admitted.remove(&id);
-                self.delivery.stats.count_delivered();
+                self.delivery.count_delivered();
                 self.delivery.delivered_again();
                 self.mark(move |o, _| o.delivered(id)).await;
             }
@@ -168,14 +168,14 @@ impl Task {
                 let attempt = item.attempts + 1;
                 let delay =
                     retry_after.map_or_else(|| self.delivery.retry.nominal_delay(attempt), |d| d.min(MAX_RETRY_AFTER));
-                self.delivery.stats.count_retry();
+                self.delivery.count_retry();
                 self.delivery.log_attempt_failure(&format!("{problem}; attempt {attempt}, due again in {delay:?}"));
                 let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 self.mark(move |o, _| o.retry_at(id, at, &problem)).await;
             }
             Err((problem, false, _)) => {
                 self.admitted.remove(&id);
-                self.delivery.stats.count_failed();
+                self.delivery.count_failed();
                 self.delivery.log_attempt_failure(&format!("{problem}; not retryable, marked failed in the outbox"));
                 self.mark(move |o, _| o.failed(id, &problem)).await;
             }

@@ -48,6 +48,8 @@ pub const LABELS_EXPIRED: &str = "model_monitor_labels_expired_total";
 pub const VERSIONS_EVICTED: &str = "model_monitor_versions_evicted_total";
 /// Signals ignored over a limit.
 pub const SIGNALS_DROPPED: &str = "model_monitor_signals_dropped_total";
+/// Webhook notifications by `observer`, `receiver` and `outcome`.
+pub use monitor_core::observer::WEBHOOK_DELIVERIES_METRIC as WEBHOOK_DELIVERIES;
 /// 1 when the server is ready (as `/readyz`), else 0.
 pub const READY: &str = "model_monitor_ready";
 /// Writes to the journal that failed (a full disk, a read-only directory).
@@ -80,6 +82,7 @@ pub const EXPORTED: &[&str] = &[
     VERSIONS_EVICTED,
     SIGNALS_DROPPED,
     READY,
+    WEBHOOK_DELIVERIES,
     JOURNAL_ERRORS,
     JOURNAL_FAILING,
 ];
