@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! model-monitor demo                                  # the whole loop on shipped data
-//! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict]
+//! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict] [--report report.html]
 //! model-monitor check-config monitor.toml
 //! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
 //! model-monitor jobs list|show ID|cancel ID (--state-dir DIR | --config monitor.toml)
@@ -13,6 +13,7 @@
 
 mod check;
 mod demo;
+mod html_report;
 mod interrupt;
 mod jobs;
 mod output;
@@ -99,6 +100,10 @@ struct ReplayArgs {
     /// events keep their order; with one shard, all events do.
     #[arg(long, default_value_t = cores(), value_parser = clap::value_parser!(u16).range(1..=1024))]
     shards: u16,
+    /// Also write a self-contained HTML report (charts of every detector's
+    /// windows, findings and jobs) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

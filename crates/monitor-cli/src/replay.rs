@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::interrupt::Interrupt;
 use crate::output::{Outcome, Stdout};
 use crate::report::{self, ReportObserver};
-use crate::{Format, ReplayArgs, load_config};
+use crate::{Format, ReplayArgs, html_report, load_config};
 
 /// Rejected lines reported one by one before `replay` only counts them.
 const SHOWN_REJECTIONS: u64 = 20;
@@ -54,6 +54,14 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(stdout.clone())))),
         Format::Text => builder.observer(Box::new(report_observer.clone())),
     };
+    let collector = match &args.report {
+        Some(_) => {
+            let (b, collector) = html_report::attach(builder, &config, &ctx)?;
+            builder = b;
+            Some(collector)
+        }
+        None => None,
+    };
     let input = args.file.filter(|f| f.as_os_str() != "-");
     let started = Instant::now();
     let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
@@ -72,8 +80,11 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     drop(sink);
     let summary = engine.shutdown().await;
     let read = read?;
+    let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
+    if let (Some(path), Some(collector)) = (&args.report, &collector) {
+        html_report::write(path, collector, &source, &read, &summary, started.elapsed())?;
+    }
     if args.format == Format::Text {
-        let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
         stdout.print(&report::render(&source, &read, &summary, &report_observer, started.elapsed()));
     }
     let shown = rejected.load(Ordering::Relaxed);
