@@ -63,6 +63,7 @@ pub(crate) async fn demo(dir: Option<PathBuf>, format: Format) -> anyhow::Result
         shards: 1,
         max_line_bytes: 1 << 20,
         report: Some(report.clone()),
+        quiet: true,
     };
     let code = replay(args).await?;
     if format == Format::Text {

@@ -17,6 +17,7 @@ mod html_report;
 mod interrupt;
 mod jobs;
 mod output;
+mod progress;
 mod replay;
 mod report;
 mod serve;
@@ -104,6 +105,9 @@ struct ReplayArgs {
     /// windows, findings and jobs) to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// No progress bar (it is only shown when standard error is a terminal).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

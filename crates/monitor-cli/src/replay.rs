@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::interrupt::Interrupt;
 use crate::output::{Outcome, Stdout};
+use crate::progress::{Counting, Progress};
 use crate::report::{self, ReportObserver};
 use crate::{Format, ReplayArgs, html_report, load_config};
 
@@ -67,17 +68,24 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
     let engine = builder.spawn()?;
     let max_line = usize::try_from(args.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
-    let mut source = match &input {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (mut source, total) = match &input {
         Some(path) => {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            LineSource::spawn("file", path.display().to_string(), file, max_line)
+            let total = file.metadata().ok().map(|m| m.len());
+            let file = Counting::new(file, Arc::clone(&bytes));
+            (LineSource::spawn("file", path.display().to_string(), file, max_line), total)
         }
-        None => LineSource::spawn("stdin", "stdin", io::stdin(), max_line),
+        None => (LineSource::spawn("stdin", "stdin", Counting::new(io::stdin(), Arc::clone(&bytes)), max_line), None),
     };
+    let progress = Progress::start(args.quiet, total, bytes, engine.engine().clone());
     let sink = engine.sink();
     let options = PumpOptions { strict: args.strict };
     let read = pump(&mut source, &sink, options, &stop).await;
     drop(sink);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     let summary = engine.shutdown().await;
     let read = read?;
     let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
