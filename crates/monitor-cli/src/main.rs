@@ -4,6 +4,7 @@
 //! model-monitor demo                                  # the whole loop on shipped data
 //! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict] [--report report.html]
 //! model-monitor check-config monitor.toml
+//! model-monitor eval log.ndjson --config a.toml [--config b.toml] [--stable FROM..TO] [--change SEQ] [--format json] [--report eval.html]
 //! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
 //! model-monitor jobs list|show ID|cancel ID (--state-dir DIR | --config monitor.toml)
 //! ```
@@ -13,6 +14,8 @@
 
 mod check;
 mod demo;
+mod eval;
+mod eval_text;
 mod html_report;
 mod interrupt;
 mod jobs;
@@ -63,6 +66,9 @@ enum Command {
         #[arg(long)]
         records: Option<PathBuf>,
     },
+    /// Compare detector configs on a recorded log: the alarms each would
+    /// raise, false alarms on stretches marked stable, delays to change points.
+    Eval(eval::EvalArgs),
     /// Run the HTTP daemon: records in over HTTP, state, events and metrics out.
     Serve(serve::ServeArgs),
     /// The retrain jobs in the journal of a stopped daemon (its
@@ -148,6 +154,7 @@ fn main() -> ExitCode {
             Command::Demo { dir, format } => demo::demo(dir, format).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Jobs(args) => jobs::run(args),
+            Command::Eval(args) => eval::run(args),
         }
     });
     // A reader still blocked on standard input must not hold the exit.

@@ -144,10 +144,10 @@ fn span(v: &VersionData) -> (i64, i64) {
 
 /// One version's section: its findings and jobs, then its charts by group.
 /// Returns false when the chart budget ran out before it.
-fn version(out: &mut String, i: usize, v: &VersionData, report: &Report, budget: usize) {
+fn version(out: &mut String, id: &str, v: &VersionData, report: &Report, budget: usize) {
     let _ = write!(
         out,
-        "<section class=\"version\" id=\"v{i}\" data-model=\"{m}\" data-version=\"{ver}\" data-health=\"{h}\"><h2>{m} · {ver} {badge}</h2>",
+        "<section class=\"version\" id=\"{id}\" data-model=\"{m}\" data-version=\"{ver}\" data-health=\"{h}\"><h2>{m} · {ver} {badge}</h2>",
         m = escape(&v.model),
         ver = escape(&v.version),
         h = v.health().name(),
@@ -225,7 +225,7 @@ pub fn report_page(report: &Report, meta: &PageMeta) -> String {
     summary(&mut out, report, &|i, _| format!("#v{i}"));
     let budget = out.len() + MAX_CHART_BYTES;
     for (i, v) in report.versions.iter().enumerate() {
-        version(&mut out, i, v, report, budget);
+        version(&mut out, &format!("v{i}"), v, report, budget);
     }
     out.push_str("</body></html>\n");
     out
@@ -253,7 +253,26 @@ pub fn model_page(report: &Report, meta: &PageMeta) -> String {
     }
     let budget = out.len() + MAX_CHART_BYTES;
     for (i, v) in report.versions.iter().enumerate() {
-        version(&mut out, i, v, report, budget);
+        version(&mut out, &format!("v{i}"), v, report, budget);
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// Several reports on one page (configs compared on the same log, say):
+/// `intro` (HTML the caller built, its text escaped) first, then each
+/// report's status table and charts under its name.
+pub fn multi_page(meta: &PageMeta, intro: &str, reports: &[(String, Report)]) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    head(&mut out, meta);
+    out.push_str(intro);
+    let budget = out.len() + MAX_CHART_BYTES;
+    for (n, (name, report)) in reports.iter().enumerate() {
+        let _ = write!(out, "<h2 class=\"config\">{}</h2>", escape(name));
+        summary(&mut out, report, &|i, _| format!("#r{n}v{i}"));
+        for (i, v) in report.versions.iter().enumerate() {
+            version(&mut out, &format!("r{n}v{i}"), v, report, budget);
+        }
     }
     out.push_str("</body></html>\n");
     out

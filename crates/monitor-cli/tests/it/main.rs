@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod docs;
+mod eval;
 
 use std::io::Write;
 use std::path::PathBuf;
