@@ -169,15 +169,21 @@ impl Collector {
 
     /// A copy of everything collected so far, sorted for a report.
     pub fn report(&self) -> Report {
-        self.report_of(None)
+        self.report_of(None, false)
     }
 
     /// A copy of what was collected of `model` (all its versions).
     pub fn model(&self, model: &str) -> Report {
-        self.report_of(Some(model))
+        self.report_of(Some(model), false)
     }
 
-    fn report_of(&self, only: Option<&str>) -> Report {
+    /// Every version's status, findings and jobs, without the windows:
+    /// enough for a list of models.
+    pub fn overview(&self) -> Report {
+        self.report_of(None, true)
+    }
+
+    fn report_of(&self, only: Option<&str>, light: bool) -> Report {
         let parts: Vec<Arc<Mutex<Part>>> = lock(&self.shared.parts).clone();
         let mut versions = Vec::new();
         for part in parts {
@@ -186,7 +192,7 @@ impl Collector {
                 if only.is_some_and(|m| m != model) {
                     continue;
                 }
-                versions.extend(vs.values().map(|v| v.data.clone()));
+                versions.extend(vs.values().map(|v| if light { light_copy(&v.data) } else { v.data.clone() }));
             }
         }
         let jobs = lock(&self.shared.jobs);
@@ -215,6 +221,29 @@ impl Collector {
             limits: self.shared.limits,
         }
     }
+}
+
+/// A version without its windows and comparisons.
+fn light_copy(v: &VersionData) -> VersionData {
+    let series = v
+        .series
+        .iter()
+        .map(|s| SeriesData {
+            signal: s.signal.clone(),
+            detector: s.detector.clone(),
+            monitor: s.monitor,
+            change: s.change,
+            buckets: Default::default(),
+            stride: s.stride,
+            pending: None,
+            windows: s.windows,
+            markers: s.markers.clone(),
+            markers_dropped: s.markers_dropped,
+            comparisons: Default::default(),
+            status: s.status,
+        })
+        .collect();
+    VersionData { series, jobs: Default::default(), ..VersionData::new(&v.model, &v.version) }
 }
 
 /// One shard's window feed.
@@ -295,7 +324,7 @@ struct JobsObserver {
 #[async_trait]
 impl Observer for JobsObserver {
     fn name(&self) -> &str {
-        "report"
+        "report-jobs"
     }
 
     async fn on_event(&mut self, event: &Event) -> monitor_core::Result<()> {

@@ -1,6 +1,7 @@
 //! The `model-monitor` binary, run as a user runs it.
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod docs;
 mod eval;
 

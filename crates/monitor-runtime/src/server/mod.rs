@@ -17,6 +17,7 @@
 //! | `auth` | the bearer token, compared in constant time |
 //! | `health` | `GET /healthz`, `GET /readyz` |
 //! | `openapi` | `GET /v1/openapi.json` |
+//! | `dashboard` | `GET /` and `GET /models/{model}`: the live dashboard |
 //! | `app` | the routes, the shared state, shutdown |
 //!
 //! [`ServerConfig`] is always built, so that every command reads the same
@@ -34,6 +35,8 @@ pub use self::config::{
 mod app;
 #[cfg(feature = "server")]
 mod auth;
+#[cfg(feature = "server")]
+mod dashboard;
 #[cfg(feature = "server")]
 mod events;
 #[cfg(feature = "server")]
