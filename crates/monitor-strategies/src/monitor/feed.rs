@@ -59,3 +59,45 @@ pub trait WindowFeed: Send + fmt::Debug {
     /// One verdict.
     fn window(&mut self, point: &WindowPoint<'_>);
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_core::event::EventKind;
+    use monitor_core::record::Record;
+
+    use super::{WindowFeed, WindowPoint};
+    use crate::detectors::ThresholdConfig;
+    use crate::{Monitor, MonitorPlan, MonitorSpec};
+
+    /// Every point, as (seq, statistic, caused a finding).
+    #[derive(Debug, Default, Clone)]
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<(u64, f64, bool)>>>);
+
+    impl WindowFeed for Recorder {
+        fn window(&mut self, p: &WindowPoint<'_>) {
+            let finding = matches!(p.event, Some(EventKind::Finding(_)));
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push((p.seq, p.assessment.statistic, finding));
+        }
+    }
+
+    #[test]
+    fn every_window_verdict_is_fed_with_the_finding_it_caused() {
+        let threshold = ThresholdConfig { window: 2.into(), max: Some(100.0), ..Default::default() };
+        let plan = MonitorPlan {
+            monitors: vec![MonitorSpec::new("latency_ms", threshold).unwrap_or_else(|e| panic!("{e}"))],
+            ..Default::default()
+        };
+        let mut monitor = Monitor::new(plan).unwrap_or_else(|e| panic!("{e}"));
+        let recorder = Recorder::default();
+        monitor.set_window_feed(Box::new(recorder.clone()));
+        let mut events = Vec::new();
+        for (seq, ms) in [10, 20, 300, 400, 10, 30].into_iter().enumerate() {
+            let line = format!(r#"{{"model": "m", "latency_ms": {ms}}}"#);
+            let record = Record::parse(&line, chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+            monitor.process(seq as u64, &record, &mut events).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let points = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Tumbling windows of two: three verdicts, the middle one a finding.
+        assert_eq!(points, [(1, 15.0, false), (3, 350.0, true), (5, 20.0, false)]);
+    }
+}
