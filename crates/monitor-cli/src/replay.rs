@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::interrupt::Interrupt;
 use crate::output::{Outcome, Stdout};
+use crate::progress::{Counting, Progress};
 use crate::report::{self, ReportObserver};
-use crate::{Format, ReplayArgs, load_config};
+use crate::{Format, ReplayArgs, html_report, load_config};
 
 /// Rejected lines reported one by one before `replay` only counts them.
 const SHOWN_REJECTIONS: u64 = 20;
@@ -62,33 +63,55 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(stdout.clone())))),
         Format::Text => builder.observer(Box::new(report_observer.clone())),
     };
+    let collector = match &args.report {
+        Some(_) => {
+            let (b, collector) = html_report::attach(builder, &config, &ctx)?;
+            builder = b;
+            Some(collector)
+        }
+        None => None,
+    };
     let input = args.file.filter(|f| f.as_os_str() != "-");
     let started = Instant::now();
     let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
     let engine = builder.spawn()?;
     let max_line = usize::try_from(args.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
-    let mut source: Box<dyn Source> = match &input {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (mut source, total): (Box<dyn Source>, Option<u64>) = match &input {
         Some(path) if is_parquet(path) => {
             let source = ParquetSource::open(path, &config.input)?;
             if !source.unread_columns().is_empty() && args.format == Format::Text {
                 eprintln!("note: columns not read: {}", report::clean(&source.unread_columns().join(", ")));
             }
-            Box::new(source)
+            // Read column-wise by the decoder: progress counts records, not bytes.
+            (Box::new(source), None)
         }
         Some(path) => {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            Box::new(LineSource::spawn("file", path.display().to_string(), file, max_line))
+            let total = file.metadata().ok().map(|m| m.len());
+            let file = Counting::new(file, Arc::clone(&bytes));
+            (Box::new(LineSource::spawn("file", path.display().to_string(), file, max_line)), total)
         }
-        None => Box::new(LineSource::spawn("stdin", "stdin", io::stdin(), max_line)),
+        None => {
+            let stdin = Counting::new(io::stdin(), Arc::clone(&bytes));
+            (Box::new(LineSource::spawn("stdin", "stdin", stdin, max_line)), None)
+        }
     };
+    let progress = Progress::start(args.quiet, total, bytes, engine.engine().clone());
     let sink = engine.sink();
     let options = PumpOptions { strict: args.strict };
     let read = pump(source.as_mut(), &sink, options, &stop).await;
     drop(sink);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     let summary = engine.shutdown().await;
     let read = read?;
+    let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
+    if let (Some(path), Some(collector)) = (&args.report, &collector) {
+        html_report::write(path, collector, &source, &read, &summary, started.elapsed())?;
+    }
     if args.format == Format::Text {
-        let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
         stdout.print(&report::render(&source, &read, &summary, &report_observer, started.elapsed()));
     }
     let shown = rejected.load(Ordering::Relaxed);

@@ -46,6 +46,7 @@
 
 #![deny(missing_docs)]
 
+pub mod comparison;
 pub mod correction;
 pub mod detector;
 pub mod detector_spec;

@@ -1,8 +1,10 @@
 //! The `model-monitor` binary, run as a user runs it.
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod docs;
 mod parquet;
+mod eval;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use monitor_core::observer::{EventPublisher, Observer, ObserverRegistry};
 use monitor_core::registry::BuildContext;
 use monitor_core::{Error, RecordError};
-use monitor_strategies::{Monitor, MonitorPlan};
+use monitor_strategies::{Monitor, MonitorPlan, WindowFeed};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -53,7 +53,11 @@ pub struct EngineBuilder {
     observers: Vec<Box<dyn Observer>>,
     on_reject: Option<RejectHandler>,
     metrics_max_models: usize,
+    window_feed: Option<WindowFeedFactory>,
 }
+
+/// Makes the window feed of each shard's monitor, given the shard's index.
+type WindowFeedFactory = Box<dyn Fn(usize) -> Box<dyn WindowFeed> + Send + Sync>;
 
 impl std::fmt::Debug for EngineBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,6 +78,7 @@ impl EngineBuilder {
             observers: Vec::new(),
             on_reject: None,
             metrics_max_models: metrics::DEFAULT_METRICS_MAX_MODELS,
+            window_feed: None,
         }
     }
 
@@ -90,6 +95,7 @@ impl EngineBuilder {
             observers,
             on_reject: None,
             metrics_max_models: metrics::DEFAULT_METRICS_MAX_MODELS,
+            window_feed: None,
         })
     }
 
@@ -147,6 +153,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Gives each shard's monitor the window feed `make(shard)` returns
+    /// (see [`Monitor::set_window_feed`]): every window verdict, for a
+    /// report or a dashboard.
+    #[must_use]
+    pub fn window_feed(mut self, make: impl Fn(usize) -> Box<dyn WindowFeed> + Send + Sync + 'static) -> Self {
+        self.window_feed = Some(Box::new(make));
+        self
+    }
+
     /// Builds the engine: a handle, and the future that runs it. Drive the
     /// future (spawn it or await it) and call [`Engine::shutdown`] to stop;
     /// the future then drains everything accepted and returns a [`Summary`].
@@ -197,6 +212,12 @@ impl EngineBuilder {
                 refeed: Vec::new(),
             },
         };
+        let mut monitors = monitors;
+        if let Some(make) = &self.window_feed {
+            for (shard, monitor) in monitors.iter_mut().enumerate() {
+                monitor.set_window_feed(make(shard));
+            }
+        }
         let next_seq = Arc::new(AtomicU64::new(next_seq));
         let names: Vec<String> = observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));

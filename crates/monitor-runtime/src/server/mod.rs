@@ -18,6 +18,7 @@
 //! | `health` | `GET /healthz`, `GET /readyz` |
 //! | `journal` | `/v1/jobs`, `/v1/outbox`: the journal's jobs and deliveries |
 //! | `openapi` | `GET /v1/openapi.json` |
+//! | `dashboard` | `GET /` and `GET /models/{model}`: the live dashboard |
 //! | `app` | the routes, the shared state, shutdown |
 //!
 //! [`ServerConfig`] is always built, so that every command reads the same
@@ -35,6 +36,8 @@ pub use self::config::{
 mod app;
 #[cfg(feature = "server")]
 mod auth;
+#[cfg(feature = "server")]
+mod dashboard;
 #[cfg(feature = "server")]
 mod events;
 #[cfg(feature = "server")]

@@ -451,6 +451,25 @@ pub fn document() -> Value {
                     }), true)
                 }
             },
+            "/": {
+                "get": {
+                    "summary": "The live dashboard: every model with its status (HTML, reloads on its own, fetches nothing).",
+                    "security": read_security,
+                    "responses": common(json!({
+                        "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+                    }), true)
+                }
+            },
+            "/models/{model}": {
+                "get": {
+                    "summary": "The dashboard's page of one model: the charts of its recent windows, findings and jobs.",
+                    "security": read_security,
+                    "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": common(json!({
+                        "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+                    }), true)
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Liveness: the process answers.",

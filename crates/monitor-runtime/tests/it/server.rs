@@ -565,8 +565,10 @@ async fn every_documented_path_answers_as_documented() {
     assert_eq!(
         called,
         [
+            "get /",
             "get /healthz",
             "get /metrics",
+            "get /models/{model}",
             "get /readyz",
             "get /v1/events",
             "get /v1/jobs",

@@ -11,7 +11,7 @@ use monitor_core::signal::{NO_DATA, Signal, SignalRef, SignalValue, missing_qual
 
 use super::state::{corrected, expected_bytes, series_of};
 use super::transition::{Damping, transition};
-use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
+use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, WindowFeed, WindowPoint, series_bytes};
 
 /// What one record's processing needs besides the model state.
 pub(super) struct Ctx<'a> {
@@ -37,6 +37,8 @@ pub(super) struct Ctx<'a> {
     /// Bytes that new signals of this record could not get: the caller
     /// evicts other versions to free them for the next record.
     pub(super) wanted: usize,
+    /// Where each verdict goes besides the state machine, if anywhere.
+    feed: Option<&'a mut (dyn WindowFeed + 'static)>,
 }
 
 /// A p-value verdict waiting for the rest of its family: the other tests
@@ -80,7 +82,14 @@ impl<'a> Ctx<'a> {
             windows: WindowTally::default(),
             bytes,
             wanted: 0,
+            feed: None,
         }
+    }
+
+    /// Hands every verdict applied to `feed` as well.
+    pub(super) fn with_feed(mut self, feed: Option<&'a mut (dyn WindowFeed + 'static)>) -> Self {
+        self.feed = feed;
+        self
     }
 
     fn key(&self) -> ModelKey {
@@ -326,7 +335,21 @@ impl<'a> Ctx<'a> {
         inst.last = Some(*a);
         let spec = &self.plan.monitors[inst.spec];
         let damping = Damping { fire_after: spec.fire_after, resolve_after: spec.resolve_after };
-        if let Some(kind) = transition(inst, sig, a, damping) {
+        let caused = transition(inst, sig, a, damping);
+        if let Some(feed) = self.feed.as_deref_mut() {
+            feed.window(&WindowPoint {
+                model: self.model,
+                version: self.version,
+                signal: sig,
+                monitor: inst.spec,
+                detector: inst.detector.as_ref(),
+                seq: self.seq,
+                ts: self.ts,
+                assessment: a,
+                event: caused.as_ref(),
+            });
+        }
+        if let Some(kind) = caused {
             match &kind {
                 EventKind::Finding(f) => {
                     self.stats.findings += 1;
