@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +27,15 @@ use crate::{Format, ReplayArgs, html_report, load_config};
 /// Rejected lines reported one by one before `replay` only counts them.
 const SHOWN_REJECTIONS: u64 = 20;
 
+/// The partition a file's positions are kept under: its canonical path, so
+/// that the same file named another way resumes too.
+fn partition_of(path: &Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
 /// Whether `path` names a Parquet file (by its extension), read column-wise
 /// instead of as NDJSON.
-fn is_parquet(path: &std::path::Path) -> bool {
+fn is_parquet(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("parq"))
 }
 
@@ -77,9 +84,24 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine = builder.spawn()?;
     let max_line = usize::try_from(args.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
     let bytes = Arc::new(AtomicU64::new(0));
+    // With a journal, a file read before resumes after the position of the
+    // latest checkpoint; its records past that position that a shard had
+    // already processed are skipped there.
+    let resume = |path: &Path| {
+        let partition = partition_of(path);
+        let skip = engine.sink().resume(&partition).unwrap_or(0);
+        if skip > 0 {
+            eprintln!(
+                "note: resuming {} after record {skip}, where the latest checkpoint of the journal stands",
+                report::clean(&path.display().to_string())
+            );
+        }
+        (partition, skip)
+    };
     let (mut source, total): (Box<dyn Source>, Option<u64>) = match &input {
         Some(path) if is_parquet(path) => {
-            let source = ParquetSource::open(path, &config.input)?;
+            let (partition, skip) = resume(path);
+            let source = ParquetSource::open_after(path, &partition, &config.input, skip)?;
             if !source.unread_columns().is_empty() && args.format == Format::Text {
                 eprintln!("note: columns not read: {}", report::clean(&source.unread_columns().join(", ")));
             }
@@ -90,7 +112,8 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let total = file.metadata().ok().map(|m| m.len());
             let file = Counting::new(file, Arc::clone(&bytes));
-            (Box::new(LineSource::spawn("file", path.display().to_string(), file, max_line)), total)
+            let (partition, skip) = resume(path);
+            (Box::new(LineSource::spawn_after("file", partition, file, max_line, skip)), total)
         }
         None => {
             let stdin = Counting::new(io::stdin(), Arc::clone(&bytes));

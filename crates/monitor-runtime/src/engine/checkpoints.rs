@@ -17,11 +17,13 @@ use chrono::Utc;
 use monitor_core::Error;
 use monitor_core::record::Record;
 use monitor_core::shard::shard_of;
+use monitor_core::source::Position;
 use monitor_strategies::{Monitor, MonitorPlan};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::bus::BusMsg;
+use super::positions::SourcePositions;
 use super::query::ShardQuery;
 use crate::journal::{Checkpoint, Journal};
 
@@ -33,6 +35,8 @@ pub(crate) struct Restored {
     pub(crate) monitors: Vec<Monitor>,
     /// Each shard's last ingest log entry.
     pub(crate) entries: Vec<u64>,
+    /// The sources' positions and each shard's next source `seq`.
+    pub(crate) positions: SourcePositions,
     pub(crate) next_seq: u64,
     /// Records to feed again: (shard, entry, records), in log order.
     pub(crate) refeed: Refeed,
@@ -42,7 +46,7 @@ pub(crate) struct Restored {
 /// number and the records to feed again: from the journal's latest
 /// checkpoint and its ingest log.
 pub(crate) fn restore(journal: &Journal, plan: &Arc<MonitorPlan>, shards: usize) -> Result<Restored, Error> {
-    let (monitors, entries, next_seq) = restore_monitors(journal, plan, shards)?;
+    let (monitors, entries, next_seq, positions) = restore_monitors(journal, plan, shards)?;
     let from = entries.iter().copied().min().unwrap_or(0);
     let mut refeed = Vec::new();
     let mut records_again = 0;
@@ -65,17 +69,17 @@ pub(crate) fn restore(journal: &Journal, plan: &Arc<MonitorPlan>, shards: usize)
     if records_again > 0 {
         tracing::info!(records = records_again, "records accepted after the latest checkpoint are processed again");
     }
-    Ok(Restored { monitors, entries, next_seq, refeed })
+    Ok(Restored { monitors, entries, positions, next_seq, refeed })
 }
 
 fn restore_monitors(
     journal: &Journal,
     plan: &Arc<MonitorPlan>,
     shards: usize,
-) -> Result<(Vec<Monitor>, Vec<u64>, u64), Error> {
+) -> Result<(Vec<Monitor>, Vec<u64>, u64, SourcePositions), Error> {
     let Some(checkpoint) = journal.latest_checkpoint()? else {
         let monitors = (0..shards).map(|_| Monitor::new(Arc::clone(plan))).collect::<Result<_, _>>()?;
-        return Ok((monitors, vec![0; shards], 0));
+        return Ok((monitors, vec![0; shards], 0, SourcePositions::default()));
     };
     let file = journal.path().display();
     if checkpoint.shards.len() != shards {
@@ -116,7 +120,10 @@ fn restore_monitors(
     );
     let mut entries = checkpoint.ingest_entries;
     entries.resize(shards, 0);
-    Ok((monitors, entries, checkpoint.next_seq))
+    let mut seqs = checkpoint.source_seqs;
+    seqs.resize(shards, 0);
+    let positions = SourcePositions::restored(&checkpoint.positions, seqs);
+    Ok((monitors, entries, checkpoint.next_seq, positions))
 }
 
 /// Writes a checkpoint every `interval` until `stop` is cancelled or a
@@ -127,6 +134,7 @@ pub(crate) async fn periodic(
     shards: Arc<[mpsc::Sender<ShardQuery>]>,
     bus: mpsc::Sender<BusMsg>,
     next_seq: Arc<AtomicU64>,
+    positions: Arc<SourcePositions>,
     interval: Duration,
     keep: usize,
     stop: CancellationToken,
@@ -138,6 +146,9 @@ pub(crate) async fn periodic(
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
+        // Read before the snapshots: every record up to these positions is
+        // processed, so it is in every snapshot taken after.
+        let acked = positions.current();
         let mut waiting = Vec::with_capacity(shards.len());
         for shard in shards.iter() {
             let (reply, rx) = oneshot::channel();
@@ -148,11 +159,13 @@ pub(crate) async fn periodic(
         }
         let mut snapshots = Vec::with_capacity(waiting.len());
         let mut entries = Vec::with_capacity(waiting.len());
+        let mut source_seqs = Vec::with_capacity(waiting.len());
         for rx in waiting {
             match rx.await {
-                Ok(Ok((snapshot, entry))) => {
+                Ok(Ok((snapshot, entry, source_seq))) => {
                     snapshots.push(snapshot);
                     entries.push(entry);
+                    source_seqs.push(source_seq);
                 }
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "a shard's state could not be saved; checkpoint skipped");
@@ -178,7 +191,8 @@ pub(crate) async fn periodic(
             next_seq: next_seq.load(Ordering::Relaxed),
             shards: snapshots,
             ingest_entries: entries,
-            positions: Vec::new(),
+            source_seqs,
+            positions: acked,
         };
         let journal = journal.clone();
         match tokio::task::spawn_blocking(move || journal.write_checkpoint(&checkpoint, keep)).await {
@@ -194,15 +208,17 @@ pub(crate) async fn periodic(
 /// until it is drained).
 pub(crate) async fn last(
     journal: Journal,
-    finished: Vec<(Monitor, u64)>,
+    finished: Vec<(Monitor, u64, u64)>,
     next_seq: u64,
+    positions: Vec<Position>,
     keep: usize,
 ) -> Result<(), Error> {
     let write = move || {
         let shards =
-            finished.iter().map(|(m, _)| m.snapshot().and_then(|s| s.to_json())).collect::<Result<Vec<_>, _>>()?;
-        let ingest_entries = finished.iter().map(|(_, e)| *e).collect();
-        let checkpoint = Checkpoint { taken_at: Utc::now(), next_seq, shards, ingest_entries, positions: Vec::new() };
+            finished.iter().map(|(m, ..)| m.snapshot().and_then(|s| s.to_json())).collect::<Result<Vec<_>, _>>()?;
+        let ingest_entries = finished.iter().map(|(_, e, _)| *e).collect();
+        let source_seqs = finished.iter().map(|(.., s)| *s).collect();
+        let checkpoint = Checkpoint { taken_at: Utc::now(), next_seq, shards, ingest_entries, source_seqs, positions };
         journal.write_checkpoint(&checkpoint, keep)
     };
     tokio::task::spawn_blocking(write)

@@ -11,6 +11,7 @@
 mod bus;
 mod checkpoints;
 pub mod metrics;
+mod positions;
 mod query;
 mod shard;
 mod sink;
@@ -201,13 +202,14 @@ impl EngineBuilder {
         plan.validate()?;
         plan.limits = plan.limits.per_shard(self.settings.shards);
         let plan = Arc::new(plan);
-        let checkpoints::Restored { monitors, entries, next_seq, refeed } = match &journal {
+        let checkpoints::Restored { monitors, entries, positions, next_seq, refeed } = match &journal {
             Some(journal) => checkpoints::restore(journal, &plan, self.settings.shards)?,
             None => checkpoints::Restored {
                 monitors: (0..self.settings.shards)
                     .map(|_| Monitor::new(Arc::clone(&plan)))
                     .collect::<Result<Vec<_>, _>>()?,
                 entries: vec![0; self.settings.shards],
+                positions: positions::SourcePositions::default(),
                 next_seq: 0,
                 refeed: Vec::new(),
             },
@@ -219,6 +221,7 @@ impl EngineBuilder {
             }
         }
         let next_seq = Arc::new(AtomicU64::new(next_seq));
+        let positions = Arc::new(positions);
         let names: Vec<String> = observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));
         let stop = CancellationToken::new();
@@ -253,6 +256,7 @@ impl EngineBuilder {
             counters: Arc::clone(&counters),
             on_reject: Arc::clone(&on_reject),
             ingest,
+            positions: Arc::clone(&positions),
         };
         let queries: Arc<[mpsc::Sender<ShardQuery>]> = query_txs.into();
         let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
@@ -275,6 +279,7 @@ impl EngineBuilder {
             settings: self.settings,
             monitors,
             entries,
+            positions,
             shard_rxs,
             stop,
             observers,
@@ -402,6 +407,7 @@ struct Parts {
     settings: EngineConfig,
     monitors: Vec<Monitor>,
     entries: Vec<u64>,
+    positions: Arc<positions::SourcePositions>,
     feedback: (mpsc::UnboundedSender<monitor_core::event::Event>, mpsc::UnboundedReceiver<monitor_core::event::Event>),
     shard_rxs: Vec<(mpsc::Receiver<sink::ShardBatch>, mpsc::Receiver<ShardQuery>)>,
     stop: CancellationToken,
@@ -429,8 +435,19 @@ struct JournalParts {
 }
 
 async fn run(parts: Parts) -> Summary {
-    let Parts { settings, monitors, entries, shard_rxs, stop, observers, counters, on_reject, journal, feedback } =
-        parts;
+    let Parts {
+        settings,
+        monitors,
+        entries,
+        positions,
+        shard_rxs,
+        stop,
+        observers,
+        counters,
+        on_reject,
+        journal,
+        feedback,
+    } = parts;
     let tracker = TaskTracker::new();
     let (feedback_tx, feedback_rx) = feedback;
     let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher { tx: feedback_tx });
@@ -498,6 +515,8 @@ async fn run(parts: Parts) -> Summary {
                 stop: stop.clone(),
                 bus: bus_tx.clone(),
                 last_entry,
+                source_seq: positions.restored_seq(index),
+                resume: Arc::clone(&positions),
                 counters: Arc::clone(&counters),
                 on_reject: Arc::clone(&on_reject),
             };
@@ -526,6 +545,7 @@ async fn run(parts: Parts) -> Summary {
             Arc::clone(&j.queries),
             bus_tx.clone(),
             Arc::clone(&j.next_seq),
+            Arc::clone(&positions),
             settings.checkpoint_interval.as_std(),
             settings.checkpoints_kept,
             stop.clone(),
@@ -556,7 +576,8 @@ async fn run(parts: Parts) -> Summary {
         // at the next start: the previous one stays the latest instead.
         if finished.len() == settings.shards {
             let next_seq = j.next_seq.load(std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = checkpoints::last(j.journal, finished, next_seq, settings.checkpoints_kept).await {
+            let acked = positions.current();
+            if let Err(e) = checkpoints::last(j.journal, finished, next_seq, acked, settings.checkpoints_kept).await {
                 tracing::error!(error = %e, "the last checkpoint was not written");
                 counters.unfinished(format!("the last checkpoint was not written: {e}"));
             }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use monitor_core::record::Record;
 use monitor_core::shard::shard_of;
+use monitor_core::source::Position;
 use monitor_core::{Error, RecordError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -146,6 +147,7 @@ pub struct Sink {
     pub(crate) counters: Arc<Counters>,
     pub(crate) on_reject: RejectHandler,
     pub(crate) ingest: Option<Arc<IngestGate>>,
+    pub(crate) positions: Arc<super::positions::SourcePositions>,
 }
 
 impl std::fmt::Debug for Sink {
@@ -155,6 +157,21 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
+    /// Notes that every record of a source up to `position` is processed
+    /// (called by [`pump`](crate::source::pump) as it acknowledges): the
+    /// next checkpoint holds it.
+    pub fn acknowledged(&self, position: &Position) {
+        self.positions.acknowledged(position);
+    }
+
+    /// Resumes reading `partition` (a file): the offset the latest
+    /// checkpoint holds for it, if any. A source then skips what comes
+    /// before it, and each shard skips the records past it that its
+    /// restored state already holds, so that nothing is processed twice.
+    pub fn resume(&self, partition: &str) -> Option<u64> {
+        self.positions.resume(partition)
+    }
+
     /// The shard that owns `model`.
     pub fn shard_index(&self, model: &str) -> usize {
         shard_of(model, self.shards.len())

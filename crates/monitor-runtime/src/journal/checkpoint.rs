@@ -24,6 +24,9 @@ pub struct Checkpoint {
     /// Each shard's last ingest log entry processed into its snapshot (0:
     /// none), by shard index.
     pub ingest_entries: Vec<u64>,
+    /// Each shard's next `seq` of a source's records: every record of the
+    /// shard with a lower `seq` is in its snapshot (0: none), by shard index.
+    pub source_seqs: Vec<u64>,
     /// Each source's last position processed into the snapshots.
     pub positions: Vec<Position>,
 }
@@ -46,9 +49,11 @@ impl Journal {
         let id = tx.last_insert_rowid();
         for (shard, snapshot) in checkpoint.shards.iter().enumerate() {
             let entry = checkpoint.ingest_entries.get(shard).copied().unwrap_or(0);
+            let source_seq = checkpoint.source_seqs.get(shard).copied().unwrap_or(0);
             tx.execute(
-                "INSERT INTO checkpoint_shards (checkpoint_id, shard, snapshot, ingest_entry) VALUES (?1, ?2, ?3, ?4)",
-                params![id, shard as i64, snapshot, sql_int(entry)],
+                "INSERT INTO checkpoint_shards (checkpoint_id, shard, snapshot, ingest_entry, source_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, shard as i64, snapshot, sql_int(entry), sql_int(source_seq)],
             )
             .map_err(fail)?;
         }
@@ -97,11 +102,14 @@ impl Journal {
             .with_timezone(&Utc);
         let mut stmt = conn
             .prepare(
-                "SELECT shard, snapshot, ingest_entry FROM checkpoint_shards WHERE checkpoint_id = ?1 ORDER BY shard",
+                "SELECT shard, snapshot, ingest_entry, source_seq FROM checkpoint_shards WHERE checkpoint_id = ?1 \
+                 ORDER BY shard",
             )
             .map_err(fail)?;
         let rows = stmt
-            .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)))
+            .query_map([id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })
             .map_err(fail)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(fail)?;
@@ -115,7 +123,7 @@ impl Journal {
             .map_err(fail)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(fail)?;
-        if rows.len() as i64 != shards || rows.iter().enumerate().any(|(i, (shard, _, _))| *shard != i as i64) {
+        if rows.len() as i64 != shards || rows.iter().enumerate().any(|(i, (shard, ..))| *shard != i as i64) {
             return Err(Error::snapshot(
                 format!("checkpoint {id}"),
                 format!(
@@ -128,8 +136,9 @@ impl Journal {
         Ok(Some(Checkpoint {
             taken_at,
             next_seq: u64::try_from(next_seq).unwrap_or(0),
-            ingest_entries: rows.iter().map(|(_, _, e)| u64::try_from(*e).unwrap_or(0)).collect(),
-            shards: rows.into_iter().map(|(_, s, _)| s).collect(),
+            ingest_entries: rows.iter().map(|(_, _, e, _)| u64::try_from(*e).unwrap_or(0)).collect(),
+            source_seqs: rows.iter().map(|(_, _, _, s)| u64::try_from(*s).unwrap_or(0)).collect(),
+            shards: rows.into_iter().map(|(_, s, ..)| s).collect(),
             positions,
         }))
     }
@@ -159,6 +168,7 @@ mod tests {
             next_seq: n,
             shards: vec![format!("a{n}").into_bytes(), b"b".to_vec()],
             ingest_entries: vec![n, n + 1],
+            source_seqs: vec![n * 10, n * 10 - 3],
             positions: vec![Position::new("in.ndjson", n * 10)],
         }
     }
@@ -181,6 +191,7 @@ mod tests {
         assert_eq!(latest.next_seq, 5);
         assert_eq!(latest.shards, vec![b"a5".to_vec(), b"b".to_vec()]);
         assert_eq!(latest.ingest_entries, [5, 6]);
+        assert_eq!(latest.source_seqs, [50, 47]);
         assert_eq!(latest.positions, [Position::new("in.ndjson", 50)]);
     }
 }

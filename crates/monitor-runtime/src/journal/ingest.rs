@@ -135,6 +135,7 @@ mod tests {
             next_seq: 5,
             shards: vec![Vec::new(), Vec::new()],
             ingest_entries: entries,
+            source_seqs: Vec::new(),
             positions: Vec::new(),
         };
         journal.write_checkpoint(&checkpoint(vec![c, b]), 1).expect("checkpoint");

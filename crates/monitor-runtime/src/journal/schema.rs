@@ -55,6 +55,7 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
          records BLOB NOT NULL
      );
      ALTER TABLE checkpoint_shards ADD COLUMN ingest_entry INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE checkpoint_shards ADD COLUMN source_seq INTEGER NOT NULL DEFAULT 0;
      CREATE TABLE checkpoint_positions (
          checkpoint_id INTEGER NOT NULL REFERENCES checkpoints (id) ON DELETE CASCADE,
          partition TEXT NOT NULL,

@@ -86,7 +86,7 @@ pub async fn pump(
     let mut in_flight: VecDeque<(Option<Position>, oneshot::Receiver<()>)> = VecDeque::new();
     loop {
         let full = in_flight.len() >= MAX_IN_FLIGHT;
-        ack_done(source, &mut in_flight, &mut report, full).await;
+        ack_done(source, sink, &mut in_flight, &mut report, full).await;
         let next = tokio::select! {
             biased;
             () = stop.cancelled() => break,
@@ -134,7 +134,7 @@ pub async fn pump(
         }
     }
     while !in_flight.is_empty() {
-        ack_done(source, &mut in_flight, &mut report, true).await;
+        ack_done(source, sink, &mut in_flight, &mut report, true).await;
     }
     Ok(report)
 }
@@ -143,6 +143,7 @@ pub async fn pump(
 /// for the oldest one first when `wait` is set.
 async fn ack_done(
     source: &mut dyn Source,
+    sink: &Sink,
     in_flight: &mut VecDeque<(Option<Position>, oneshot::Receiver<()>)>,
     report: &mut SourceReport,
     mut wait: bool,
@@ -161,6 +162,7 @@ async fn ack_done(
             if let Err(e) = source.ack(&position).await {
                 tracing::warn!(source = source.name(), %position, error = %e, "source could not record an acknowledgement");
             }
+            sink.acknowledged(&position);
             report.acked = Some(position);
         }
     }

@@ -41,8 +41,16 @@ impl ParquetSource {
     /// Opens `path` and checks its schema against `columns`; the rows are
     /// then read on a blocking task of the current runtime.
     pub fn open(path: &Path, columns: &InputColumns) -> Result<Self> {
+        Self::open_after(path, &path.display().to_string(), columns, 0)
+    }
+
+    /// As [`ParquetSource::open`], with positions under `partition`, and
+    /// resuming after the first `skip` rows (row groups wholly before it are
+    /// not decoded): for a file a checkpoint holds up to there.
+    pub fn open_after(path: &Path, partition: &str, columns: &InputColumns, skip: u64) -> Result<Self> {
         columns.validate()?;
         let shown = path.display().to_string();
+        let partition = partition.to_owned();
         let file = open_regular(path, &shown)?;
         let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| Error::config("input", format!("{shown} is not a readable Parquet file: {e}")))?;
@@ -55,7 +63,8 @@ impl ParquetSource {
             // A decoder that panics on a malformed file must end the source
             // with an error, not end it as if the file were done.
             let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                read_file(&file, &metadata, &plan, default_model.as_deref(), &shown, &tx)
+                let names = Names { shown: &shown, partition: &partition };
+                read_file(&file, &metadata, &plan, default_model.as_deref(), names, skip, &tx)
             }));
             let failed = match read {
                 Ok(result) => result.err(),
@@ -98,16 +107,30 @@ fn open_regular(path: &Path, shown: &str) -> Result<File> {
     Ok(file)
 }
 
+/// How a file is named: in messages, and in positions.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    shown: &'a str,
+    partition: &'a str,
+}
+
 fn read_file(
     file: &File,
     metadata: &ArrowReaderMetadata,
     plan: &ColumnPlan,
     default_model: Option<&str>,
-    shown: &str,
+    names: Names<'_>,
+    skip: u64,
     tx: &mpsc::Sender<Result<SourceBatch>>,
 ) -> Result<()> {
+    let Names { shown, partition } = names;
     let mut seq = 0u64;
     for group in 0..metadata.metadata().num_row_groups() {
+        let group_rows = u64::try_from(metadata.metadata().row_group(group).num_rows()).unwrap_or(0);
+        if seq + group_rows <= skip {
+            seq += group_rows;
+            continue;
+        }
         let bad = |e: &dyn std::fmt::Display| {
             Error::io(
                 format!("reading row group {group} of {shown}"),
@@ -125,7 +148,12 @@ fn read_file(
             let rows = batch.num_rows() as u64;
             let mut out = rows::read_batch(&batch, &plan.roles, default_model, seq);
             seq += rows;
-            out.position = Some(Position::new(shown, seq));
+            if seq <= skip {
+                continue;
+            }
+            out.records.retain(|(s, _)| *s >= skip);
+            out.rejected.retain(|(s, _)| *s >= skip);
+            out.position = Some(Position::new(partition, seq));
             if tx.blocking_send(Ok(out)).is_err() {
                 return Ok(());
             }
