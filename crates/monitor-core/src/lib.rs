@@ -46,6 +46,7 @@
 
 #![deny(missing_docs)]
 
+pub mod columnar;
 pub mod comparison;
 pub mod correction;
 pub mod detector;

@@ -6,7 +6,6 @@
 //! batches were read. Acknowledgements are delivered between calls to
 //! `next_batch`, and all of them before `pump` returns.
 
-mod input;
 mod lines;
 #[cfg(feature = "parquet")]
 mod parquet;
@@ -18,11 +17,11 @@ use monitor_core::{Error, RecordError};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-pub use self::input::{InputColumns, MAX_MAPPED_COLUMNS};
 pub use self::lines::{BATCH, BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, LineSource, MAX_LINE_BYTES_LIMIT};
 #[cfg(feature = "parquet")]
 pub use self::parquet::ParquetSource;
 use crate::engine::{BatchDone, Sink};
+pub use monitor_core::columnar::{InputColumns, MAX_MAPPED_COLUMNS};
 
 /// Batches submitted and not yet acknowledged before `pump` waits for the
 /// oldest: bounds what a source must be able to replay after a crash.
