@@ -25,8 +25,11 @@ pub(crate) enum ShardQuery {
     /// entry it holds, for a checkpoint.
     /// The snapshot (JSON), the last ingest log entry and the next source
     /// `seq` it holds.
-    Snapshot { reply: oneshot::Sender<Result<(Vec<u8>, u64, u64), Error>> },
+    Snapshot { reply: oneshot::Sender<Result<ShardSnapshot, Error>> },
 }
+
+/// A shard's snapshot (JSON), its last ingest log entry and its next source `seq`.
+pub(crate) type ShardSnapshot = (Vec<u8>, u64, u64);
 
 impl ShardQuery {
     /// Answers from the shard's monitor. An asker that went away is no error.
