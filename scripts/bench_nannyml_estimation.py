@@ -77,6 +77,10 @@ signal = "estimated.*"
 detector = {{ kind = "adaptive_threshold", window = 1, reference_windows = {REFERENCE // CHUNK} }}
 """
 
+# The same input read and routed through the engine with nothing computed:
+# what reading a record costs before any estimate or reconstruction.
+CBPE_BASELINE = CBPE_CONFIG.split("[[performance]]")[0]
+
 RECON_CONFIG = f"""
 [input]
 default_model = "bench"
@@ -92,6 +96,8 @@ reference = {REFERENCE}
 signal = "multivariate.reconstruction_error"
 detector = {{ kind = "adaptive_threshold", window = 1, reference_windows = {REFERENCE // CHUNK} }}
 """
+
+RECON_BASELINE = RECON_CONFIG.split("[[reconstruction]]")[0]
 
 # What the NannyML child process runs: read, fit on the reference rows,
 # compute the analysis rows; prints its own fit and compute time and the
@@ -177,25 +183,35 @@ def recon_data(rng):
     return columns
 
 
-def run(cmd):
-    """Runs `cmd` to completion: (wall seconds, peak RSS in MiB, stdout)."""
+def run(cmd, env=None):
+    """Runs `cmd` to completion: (wall seconds, peak RSS in MiB, stdout).
+
+    The peak RSS is GNU time's (`%M`, the child's ru_maxrss): run under
+    this script directly, a child's ru_maxrss would start from this
+    process's own RSS, which holds the generated data, because Linux
+    carries the high-water mark across fork and exec."""
     out = tempfile.TemporaryFile()
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+        wall = time.perf_counter() - start
+        peak = int(rss.read().split()[-1]) / 1024.0
     out.seek(0)
     text = out.read().decode()
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0, text
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+    return wall, peak, text
 
 
-def model_monitor(data, config):
+def model_monitor(data, config, env=None):
     def go():
-        wall, rss, out = run([BINARY, "replay", data, "--config", config, "--format", "json", "--shards", "1"])
+        cmd = [BINARY, "replay", data, "--config", config, "--format", "json", "--shards", "1"]
+        wall, rss, out = run(cmd, env)
         events = [json.loads(line) for line in out.splitlines() if line.strip()]
         findings = [e for e in events if e["type"] == "finding"]
         first = min((e["seq"] for e in findings), default=None)
@@ -226,6 +242,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", help="where to write the data (default: a new temporary directory)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="keep the Parquet files already in --dir")
     args = parser.parse_args()
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} is missing: cargo build --release -p monitor-cli")
@@ -234,39 +251,53 @@ def main():
     rng = np.random.default_rng(20240101)
 
     tasks = []
-    for name, make, config, code in [
-        ("CBPE, 6 metrics", cbpe_data, CBPE_CONFIG, NANNYML_CBPE),
-        ("reconstruction, 20 features", recon_data, RECON_CONFIG, NANNYML_RECON),
+    for name, make, config, baseline, code in [
+        ("CBPE, 6 metrics", cbpe_data, CBPE_CONFIG, CBPE_BASELINE, NANNYML_CBPE),
+        ("reconstruction, 20 features", recon_data, RECON_CONFIG, RECON_BASELINE, NANNYML_RECON),
     ]:
         stem = "cbpe" if name.startswith("CBPE") else "recon"
         columns = make(rng)
         full = os.path.join(work, f"{stem}.parquet")
         short = os.path.join(work, f"{stem}_250k.parquet")
-        write(full, columns, REFERENCE + ANALYSIS)
-        write(short, columns, REFERENCE + SHORT)
+        if not (args.reuse and os.path.exists(full) and os.path.exists(short)):
+            write(full, columns, REFERENCE + ANALYSIS)
+            write(short, columns, REFERENCE + SHORT)
         toml = os.path.join(work, f"{stem}.toml")
         with open(toml, "w") as f:
             f.write(config)
-        tasks.append((name, full, short, toml, code))
+        bare = os.path.join(work, f"{stem}_baseline.toml")
+        with open(bare, "w") as f:
+            f.write(baseline)
+        tasks.append((name, full, short, toml, bare, code))
 
     print(f"data in {work}; {args.runs} runs each, median; load average {os.getloadavg()}")
     print()
     rows = []
-    for name, full, short, toml, code in tasks:
+    for name, full, short, toml, bare, code in tasks:
         mm = median_of(model_monitor(full, toml), args.runs)
+        mm_bare = median_of(model_monitor(full, bare), args.runs)
         nml = median_of(nannyml(full, code), args.runs)
         mm_short = median_of(model_monitor(short, toml), 1)
         nml_short = median_of(nannyml(short, code), 1)
+        # mimalloc keeps freed pages a while before returning them: without
+        # that delay, what the process holds is seen.
+        eager = {"MIMALLOC_PURGE_DELAY": "0"}
+        mm_eager = median_of(model_monitor(full, toml, eager), 1)
+        mm_eager_short = median_of(model_monitor(short, toml, eager), 1)
         rows.append((name, mm, nml, mm_short, nml_short))
         print(f"## {name}: {REFERENCE:,} reference + {ANALYSIS:,} analysis records, chunks of {CHUNK:,}")
         print(f"  model-monitor: {mm[0]:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in mm[4])}), "
               f"peak RSS {mm[1]:.0f} MiB; {mm[2]}")
+        print(f"  model-monitor reading and routing the same records, nothing computed: {mm_bare[0]:.2f} s wall, "
+              f"peak RSS {mm_bare[1]:.0f} MiB")
         print(f"  NannyML 0.13.1: {nml[0]:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in nml[4])}), "
               f"fit + compute {nml[3]:.2f} s, peak RSS {nml[1]:.0f} MiB; {nml[2]}")
         print(f"  ratio (NannyML / model-monitor): wall {nml[0] / mm[0]:.1f}x, "
               f"NannyML's fit + compute alone {nml[3] / mm[0]:.1f}x, peak RSS {nml[1] / mm[1]:.1f}x")
         print(f"  peak RSS at {SHORT:,} analysis records: model-monitor {mm_short[1]:.0f} MiB "
               f"({mm_short[0]:.2f} s), NannyML {nml_short[1]:.0f} MiB ({nml_short[0]:.2f} s)")
+        print(f"  model-monitor with MIMALLOC_PURGE_DELAY=0: peak RSS {mm_eager_short[1]:.0f} MiB at {SHORT:,}, "
+              f"{mm_eager[1]:.0f} MiB at {ANALYSIS:,} ({mm_eager[0]:.2f} s)")
         print()
     print(f"load average after: {os.getloadavg()}")
     print()
