@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::state::{corrected, expected_bytes, series_of};
 use super::transition::{Damping, transition};
 use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
+use crate::detectors::fmt_num;
 
 /// What one record's processing needs besides the model state.
 pub(super) struct Ctx<'a> {
@@ -38,6 +39,9 @@ pub(super) struct Ctx<'a> {
     /// Bytes that new signals of this record could not get: the caller
     /// evicts other versions to free them for the next record.
     pub(super) wanted: usize,
+    /// The realised value of the window whose estimate is being observed,
+    /// for the findings it causes.
+    realised: Option<f64>,
 }
 
 /// A p-value verdict waiting for the rest of its family: the other tests
@@ -46,6 +50,7 @@ pub(super) struct Pending {
     signal: Signal,
     spec: usize,
     assessment: Assessment,
+    realised: Option<f64>,
 }
 
 /// What the detectors' event-time windows did during one step.
@@ -81,6 +86,7 @@ impl<'a> Ctx<'a> {
             windows: WindowTally::default(),
             bytes,
             wanted: 0,
+            realised: None,
         }
     }
 
@@ -244,6 +250,21 @@ impl<'a> Ctx<'a> {
         state.failing = state.failing.saturating_add_signed(failing_delta);
     }
 
+    /// Observes an estimate (`estimated.<metric>`) of a window whose
+    /// realised value is `realised`, if known: the findings and recoveries
+    /// it causes carry it.
+    pub(super) fn observe_estimate(
+        &mut self,
+        state: &mut ModelState,
+        sig: SignalRef<'_>,
+        value: f64,
+        realised: Option<f64>,
+    ) {
+        self.realised = realised;
+        self.observe(state, sig, SignalValue::Numeric(value));
+        self.realised = None;
+    }
+
     /// Counts what a detector's event-time windows did.
     fn tally(&mut self, closed: ClosedWindows, for_no_data: bool) {
         self.stats.late_samples += closed.late;
@@ -259,10 +280,15 @@ impl<'a> Ctx<'a> {
     /// number of failing instances.
     fn verdict(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: Assessment) -> isize {
         if a.p_value.is_some() && corrected(self.plan, inst.spec) && inst.detector.in_p_value_family() {
-            self.pending.push(Pending { signal: sig.to_owned(), spec: inst.spec, assessment: a });
+            self.pending.push(Pending {
+                signal: sig.to_owned(),
+                spec: inst.spec,
+                assessment: a,
+                realised: self.realised,
+            });
             return 0;
         }
-        self.apply(inst, sig, &a)
+        self.apply(inst, sig, &a, self.realised)
     }
 
     /// Feeds `quality.missing.<name>` of every feature the version is
@@ -317,14 +343,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Moves an instance to the verdict `a`, emitting what that causes;
+    /// Moves an instance to the verdict `a`, emitting what that causes
+    /// (with `realised`, the realised value of an estimate's window);
     /// returns the change in the number of failing instances.
-    fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment) -> isize {
+    fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment, realised: Option<f64>) -> isize {
         let was_failing = inst.status == DriftStatus::Drift;
         inst.last = Some(*a);
         let spec = &self.plan.monitors[inst.spec];
         let damping = Damping { fire_after: spec.fire_after, resolve_after: spec.resolve_after };
-        if let Some(kind) = transition(inst, sig, a, damping) {
+        if let Some(mut kind) = transition(inst, sig, a, damping) {
+            if let (Some(r), SignalRef::Estimated(metric)) = (realised, sig) {
+                with_realised(&mut kind, inst, metric, r);
+            }
             match &kind {
                 EventKind::Finding(f) => {
                     self.stats.findings += 1;
@@ -371,7 +401,7 @@ impl<'a> Ctx<'a> {
             let sig = p.signal.as_ref();
             let Some(series) = series_of(state, sig) else { continue };
             let Some(inst) = series.instances.iter_mut().find(|i| i.spec == p.spec) else { continue };
-            let delta = self.apply(inst, sig, &a);
+            let delta = self.apply(inst, sig, &a, p.realised);
             state.failing = state.failing.saturating_add_signed(delta);
         }
     }
@@ -390,7 +420,8 @@ impl<'a> Ctx<'a> {
             .filter_map(Option::as_mut)
             .chain(state.features.values_mut())
             .chain(state.metrics.values_mut())
-            .chain(state.quality.values_mut());
+            .chain(state.quality.values_mut())
+            .chain(state.windowed.values_mut());
         for series in all {
             for inst in &mut series.instances {
                 if inst.status != DriftStatus::Drift {
@@ -414,5 +445,16 @@ impl<'a> Ctx<'a> {
         self.stats.retrain_requests += 1;
         let request = RetrainRequest { job_id: Uuid::new_v4(), reasons };
         self.events.push(Event::new(self.key(), self.ts, self.seq, EventKind::RetrainRequested(request)));
+    }
+}
+
+/// Puts the realised value `r` of the estimated `metric` beside the
+/// estimate, in the event and in the finding the instance keeps open.
+fn with_realised(kind: &mut EventKind, inst: &mut Instance, metric: &str, r: f64) {
+    let (EventKind::Finding(f) | EventKind::Recovered(f)) = kind else { return };
+    f.realised = Some(r);
+    f.message.push_str(&format!("; realised perf.{metric} {}", fmt_num(r)));
+    if let (EventKind::Finding(f), Some(open)) = (&*kind, &mut inst.open) {
+        open.clone_from(f);
     }
 }
