@@ -205,6 +205,18 @@ fn cbpe_and_reconstruction_match_nannyml_on_car_loan() {
         assert!(finding[0].message.contains(&format!("; realised perf.{metric} ")), "{}", finding[0].message);
     }
     assert_eq!(findings_on(&events, "multivariate.reconstruction_error")[0].realised, None);
+
+    // The retrain request those findings make names them as its reasons.
+    let reasons: Vec<String> = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::RetrainRequested(r) => Some(r.reasons.iter().map(|f| f.signal.to_string()).collect()),
+            _ => None,
+        })
+        .unwrap();
+    for signal in ["estimated.roc_auc", "estimated.f1", "estimated.accuracy", "multivariate.reconstruction_error"] {
+        assert!(reasons.iter().any(|r| r == signal), "{signal} not in {reasons:?}");
+    }
 }
 
 fn findings_on<'a>(events: &'a [monitor_core::event::Event], signal: &str) -> Vec<&'a monitor_core::event::Finding> {
