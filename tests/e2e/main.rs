@@ -4,6 +4,7 @@
 
 mod budget;
 mod docs;
+mod outbox;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! - `cargo xtask ci` runs every check CI runs, in order, and stops at the
 //!   first failure: rustfmt, clippy, each library crate built alone without
 //!   default features, the tests (cargo-nextest when installed, else
-//!   `cargo test`), the doctests, rustdoc with warnings denied, and the
-//!   architecture invariants.
+//!   `cargo test`), the doctests, a chaos run of 5 kills, rustdoc with
+//!   warnings denied, and the architecture invariants.
 //!   With `--keep-going` it runs every step and reports all failures at the end.
 //! - `cargo xtask tidy` runs only the architecture invariants (see [`tidy`]).
 //! - `cargo xtask eval` runs every detector over generated streams with known
@@ -12,6 +12,10 @@
 //!   delay, then the effect-size gates, the alarm budget of the replay
 //!   defaults and the fixed-reference experiment: the tables of
 //!   docs/DETECTORS.md. It builds in release; it takes a few minutes.
+//! - `cargo xtask chaos [--kills N] [--seed S]` SIGKILLs the daemon at
+//!   random moments while records stream in and its receivers fail, then
+//!   checks that nothing was lost or done twice (see [`chaos`]); CI runs 5
+//!   kills.
 //! - `cargo xtask loadgen [OPTIONS]` posts NDJSON batches to `model-monitor
 //!   serve` over loopback and prints records/s, request latency and RSS (the
 //!   `serve_load` bench of monitor-cli; its options pass through).
@@ -26,6 +30,7 @@
 // A command-line tool reports on stdout and stderr by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod chaos;
 mod tidy;
 
 use std::ffi::OsString;
@@ -39,12 +44,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci [--keep-going]   fmt, clippy, per-crate builds, tests, doctests, docs,
-                      invariants; stops at the first failure unless --keep-going
+  ci [--keep-going]   fmt, clippy, per-crate builds, tests, doctests, a short
+                      chaos run, docs, invariants; stops at the first failure unless --keep-going
   tidy                the architecture invariants only
   eval                every detector over streams with known change points,
                       the effect-size gates and the alarm budget: the tables
                       of docs/DETECTORS.md
+  chaos [--kills N] [--seed S]
+                      SIGKILL the daemon N times (default 100) while records
+                      stream in and receivers fail; check nothing is lost or
+                      done twice
   loadgen [OPTIONS]   post NDJSON batches to `model-monitor serve` over loopback:
                       records/s, p99 request latency, RSS (--seconds, --clients,
                       --batch, --models, --max-requests, --replay-records, --config)
@@ -71,6 +80,11 @@ fn run() -> Result<()> {
         let mut args = vec!["bench", "--quiet", "-p", "monitor-cli", "--bench", "serve_load", "--"];
         args.extend(flags.iter().map(String::as_str));
         return ctx.run_cargo(&args, &[]);
+    }
+    if task == "chaos" {
+        let (kills, seed) = chaos_flags(flags)?;
+        let ctx = Workspace::new()?;
+        return chaos::run(&ctx.daemon()?, kills, seed);
     }
     let keep_going = match (task, flags) {
         (_, []) => false,
@@ -144,6 +158,17 @@ impl Workspace {
             bail!("`{shown}` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr).trim_end());
         }
         String::from_utf8(out.stdout).with_context(|| format!("`{shown}` printed invalid UTF-8"))
+    }
+
+    /// Builds `model-monitor` and returns its path.
+    fn daemon(&self) -> Result<PathBuf> {
+        self.run_cargo(&["build", "--quiet", "-p", "monitor-cli", "--bin", "model-monitor"], &[])?;
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| self.root.join("target"), PathBuf::from);
+        let bin = target.join("debug").join("model-monitor");
+        if !bin.is_file() {
+            bail!("built model-monitor, but found no {}", bin.display());
+        }
+        Ok(bin)
     }
 
     /// Whether `cargo nextest` is installed and runs.
@@ -227,8 +252,32 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// The kills CI runs: a short run, under a minute.
+const CI_KILLS: usize = 5;
+
+/// `--kills N` (default 100, at most 10000) and `--seed S` (default: the clock).
+fn chaos_flags(flags: &[String]) -> Result<(usize, u64)> {
+    let mut kills = 100;
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs());
+    let mut it = flags.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("`{flag}` needs a value"))?;
+        match flag.as_str() {
+            "--kills" => {
+                kills = value.parse().with_context(|| format!("--kills {value}: not a number"))?;
+                if !(1..=10_000).contains(&kills) {
+                    bail!("--kills {value}: give 1 to 10000");
+                }
+            }
+            "--seed" => seed = value.parse().with_context(|| format!("--seed {value}: not a number"))?,
+            other => bail!("unknown argument `{other}` for `chaos`\n\n{USAGE}"),
+        }
+    }
+    Ok((kills, seed))
+}
+
 fn ci(ctx: &Workspace, keep_going: bool) -> Result<()> {
-    let mut r = Runner::new(7, keep_going);
+    let mut r = Runner::new(8, keep_going);
     r.step("fmt", || {
         // rustfmt colours its diff on its own terms.
         let args: &[&str] =
@@ -264,6 +313,7 @@ fn ci(ctx: &Workspace, keep_going: bool) -> Result<()> {
         r.step("test", || ctx.run_cargo(&["test", "--workspace", "--all-features"], &[]))?;
         r.skip("doctest", "cargo test ran them; cargo-nextest is not installed");
     }
+    r.step("chaos", || chaos::run(&ctx.daemon()?, CI_KILLS, 1))?;
     r.step("doc", || {
         ctx.run_cargo(&["doc", "--workspace", "--no-deps", "--all-features"], &[("RUSTDOCFLAGS", "-Dwarnings")])
     })?;

@@ -37,9 +37,10 @@ pub(crate) async fn demo(dir: Option<PathBuf>, format: Format) -> anyhow::Result
     let records = dir.join("records.ndjson");
     let jobs_log = dir.join("retrain-jobs.log");
     let events = dir.join("events.ndjson");
+    let report = dir.join("report.html");
     std::fs::write(&config, DEMO_CONFIG).with_context(|| format!("cannot write {}", config.display()))?;
     std::fs::write(&records, DEMO_RECORDS).with_context(|| format!("cannot write {}", records.display()))?;
-    for stale in [&jobs_log, &events] {
+    for stale in [&jobs_log, &events, &report] {
         if stale.exists() {
             std::fs::remove_file(stale).with_context(|| format!("cannot remove {}", stale.display()))?;
         }
@@ -61,6 +62,8 @@ pub(crate) async fn demo(dir: Option<PathBuf>, format: Format) -> anyhow::Result
         strict: true,
         shards: 1,
         max_line_bytes: 1 << 20,
+        report: Some(report.clone()),
+        quiet: true,
     };
     let code = replay(args).await?;
     if format == Format::Text {
@@ -73,9 +76,10 @@ pub(crate) async fn demo(dir: Option<PathBuf>, format: Format) -> anyhow::Result
             text.push_str(&format!("  {line}\n"));
         }
         text.push_str(&format!(
-            "\nEvery event is in {} (one JSON object a line).\nTry it on your own log:\n  \
+            "\nEvery event is in {} (one JSON object a line).\nThe charts are in {} (open it in a browser).\nTry it on your own log:\n  \
              model-monitor replay {} --config {} --format json\n",
             events.display(),
+            report.display(),
             records.display(),
             config.display()
         ));

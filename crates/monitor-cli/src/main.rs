@@ -2,20 +2,27 @@
 //!
 //! ```text
 //! model-monitor demo                                  # the whole loop on shipped data
-//! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict]
+//! model-monitor replay log.ndjson --config monitor.toml [--format json] [--strict] [--report report.html]
 //! model-monitor check-config monitor.toml
+//! model-monitor eval log.ndjson --config a.toml [--config b.toml] [--stable FROM..TO] [--change SEQ] [--format json] [--report eval.html]
 //! model-monitor serve --config monitor.toml [--listen ADDR] [--insecure]
-//! model-monitor jobs list|show ID|cancel ID (--state-dir DIR | --config monitor.toml)
+//! model-monitor jobs list|show ID|retry ID|cancel ID (--url URL | --state-dir DIR | --config monitor.toml)
+//! model-monitor outbox list|retry ID (--url URL | --state-dir DIR | --config monitor.toml)
 //! ```
 
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod api;
 mod check;
 mod demo;
+mod eval;
+mod eval_text;
+mod html_report;
 mod interrupt;
 mod jobs;
 mod output;
+mod progress;
 mod replay;
 mod report;
 mod serve;
@@ -61,11 +68,17 @@ enum Command {
         #[arg(long)]
         records: Option<PathBuf>,
     },
+    /// Compare detector configs on a recorded log: the alarms each would
+    /// raise, false alarms on stretches marked stable, delays to change points.
+    Eval(eval::EvalArgs),
     /// Run the HTTP daemon: records in over HTTP, state, events and metrics out.
     Serve(serve::ServeArgs),
-    /// The retrain jobs in the journal of a stopped daemon (its
-    /// `engine.state_dir`): list them, show or cancel one.
+    /// The retrain jobs in a daemon's journal, through its API (`--url`) or
+    /// in the file of a stopped one: list them, show, retry or cancel one.
     Jobs(jobs::JobsArgs),
+    /// The deliveries in a daemon's outbox, through its API (`--url`) or in
+    /// the file of a stopped one: list them, make one due again.
+    Outbox(jobs::OutboxArgs),
     /// Run the whole loop on shipped example data: three models, one whose
     /// accuracy falls, one whose latency rises; findings and retraining jobs.
     Demo {
@@ -100,6 +113,13 @@ struct ReplayArgs {
     /// events keep their order; with one shard, all events do.
     #[arg(long, default_value_t = cores(), value_parser = clap::value_parser!(u16).range(1..=1024))]
     shards: u16,
+    /// Also write a self-contained HTML report (charts of every detector's
+    /// windows, findings and jobs) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// No progress bar (it is only shown when standard error is a terminal).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +160,8 @@ fn main() -> ExitCode {
             Command::Demo { dir, format } => demo::demo(dir, format).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Jobs(args) => jobs::run(args),
+            Command::Outbox(args) => jobs::run_outbox(args),
+            Command::Eval(args) => eval::run(args),
         }
     });
     // A reader still blocked on standard input must not hold the exit.

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,15 +20,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::interrupt::Interrupt;
 use crate::output::{Outcome, Stdout};
+use crate::progress::{Counting, Progress};
 use crate::report::{self, ReportObserver};
-use crate::{Format, ReplayArgs, load_config};
+use crate::{Format, ReplayArgs, html_report, load_config};
 
 /// Rejected lines reported one by one before `replay` only counts them.
 const SHOWN_REJECTIONS: u64 = 20;
 
+/// The partition a file's positions are kept under: its canonical path, so
+/// that the same file named another way resumes too.
+fn partition_of(path: &Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
 /// Whether `path` names a Parquet file (by its extension), read column-wise
 /// instead of as NDJSON.
-fn is_parquet(path: &std::path::Path) -> bool {
+fn is_parquet(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("parq"))
 }
 
@@ -62,33 +70,71 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Format::Json => builder.observer(Box::new(NdjsonObserver::new(Box::new(stdout.clone())))),
         Format::Text => builder.observer(Box::new(report_observer.clone())),
     };
+    let collector = match &args.report {
+        Some(_) => {
+            let (b, collector) = html_report::attach(builder, &config, &ctx)?;
+            builder = b;
+            Some(collector)
+        }
+        None => None,
+    };
     let input = args.file.filter(|f| f.as_os_str() != "-");
     let started = Instant::now();
     let interrupt = Interrupt::listen(stop.clone()).context("cannot listen for signals")?;
     let engine = builder.spawn()?;
     let max_line = usize::try_from(args.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
-    let mut source: Box<dyn Source> = match &input {
+    let bytes = Arc::new(AtomicU64::new(0));
+    // With a journal, a file read before resumes after the position of the
+    // latest checkpoint; its records past that position that a shard had
+    // already processed are skipped there.
+    let resume = |path: &Path| {
+        let partition = partition_of(path);
+        let skip = engine.sink().resume(&partition).unwrap_or(0);
+        if skip > 0 {
+            eprintln!(
+                "note: resuming {} after record {skip}, where the latest checkpoint of the journal stands",
+                report::clean(&path.display().to_string())
+            );
+        }
+        (partition, skip)
+    };
+    let (mut source, total): (Box<dyn Source>, Option<u64>) = match &input {
         Some(path) if is_parquet(path) => {
-            let source = ParquetSource::open(path, &config.input)?;
+            let (partition, skip) = resume(path);
+            let source = ParquetSource::open_after(path, &partition, &config.input, skip)?;
             if !source.unread_columns().is_empty() && args.format == Format::Text {
                 eprintln!("note: columns not read: {}", report::clean(&source.unread_columns().join(", ")));
             }
-            Box::new(source)
+            // Read column-wise by the decoder: progress counts records, not bytes.
+            (Box::new(source), None)
         }
         Some(path) => {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            Box::new(LineSource::spawn("file", path.display().to_string(), file, max_line))
+            let total = file.metadata().ok().map(|m| m.len());
+            let file = Counting::new(file, Arc::clone(&bytes));
+            let (partition, skip) = resume(path);
+            (Box::new(LineSource::spawn_after("file", partition, file, max_line, skip)), total)
         }
-        None => Box::new(LineSource::spawn("stdin", "stdin", io::stdin(), max_line)),
+        None => {
+            let stdin = Counting::new(io::stdin(), Arc::clone(&bytes));
+            (Box::new(LineSource::spawn("stdin", "stdin", stdin, max_line)), None)
+        }
     };
+    let progress = Progress::start(args.quiet, total, bytes, engine.engine().clone());
     let sink = engine.sink();
     let options = PumpOptions { strict: args.strict };
     let read = pump(source.as_mut(), &sink, options, &stop).await;
     drop(sink);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     let summary = engine.shutdown().await;
     let read = read?;
+    let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
+    if let (Some(path), Some(collector)) = (&args.report, &collector) {
+        html_report::write(path, collector, &source, &read, &summary, started.elapsed())?;
+    }
     if args.format == Format::Text {
-        let source = input.as_ref().map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
         stdout.print(&report::render(&source, &read, &summary, &report_observer, started.elapsed()));
     }
     let shown = rejected.load(Ordering::Relaxed);

@@ -46,11 +46,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.insecure && config.server.token_env.is_none() && !config.server.listen.ip().is_loopback() {
         tracing::warn!(listen = %config.server.listen, "serving without a token on an address that is not loopback (--insecure)");
     }
-    let server = Server::new(config.server.clone(), args.insecure)?;
+    let server = Server::new(config.server.clone(), args.insecure)?.with_plan(&config.plan(&ctx)?);
     let rejected = Arc::new(AtomicU64::new(0));
     let engine = EngineBuilder::from_config(&config, &builtin_registry(), &ctx)?
         .metrics_max_models(config.server.metrics_max_models)
         .observer(server.observer())
+        .observer(server.dashboard_observer())
+        .window_feed(server.window_feed())
         .on_reject(move |seq, e| {
             // Answers tell each client its rejections; the log gets a sample.
             let n = rejected.fetch_add(1, Ordering::Relaxed) + 1;

@@ -175,6 +175,14 @@ pub trait Detector: Send + fmt::Debug {
         Err(crate::Error::snapshot(self.kind(), "this detector does not support restoring its state"))
     }
 
+    /// The reference against the current window, summarised for a chart,
+    /// for two-sample tests; `None` (the default) for other detectors. A
+    /// report asks for it when a finding fires: right after the verdict,
+    /// before the next sample.
+    fn compare(&self) -> Option<crate::comparison::Comparison> {
+        None
+    }
+
     /// A one-line explanation of a verdict, for findings and alerts.
     fn explain(&self, assessment: &Assessment) -> String {
         match assessment.p_value {

@@ -109,6 +109,16 @@ pub trait DetectorSpec: Send + Sync + fmt::Debug {
         DEFAULT_STATE_BYTES
     }
 
+    /// The bound of one detector's state on a signal whose first value was
+    /// a category (`categorical`) or a number. A series keeps the type of
+    /// its first value, so a detector that stores numbers or categories,
+    /// not both, can bound the one it will hold. The default is
+    /// [`DetectorSpec::state_bytes`], the bound whatever the type.
+    fn state_bytes_for(&self, categorical: bool) -> usize {
+        let _ = categorical;
+        self.state_bytes()
+    }
+
     /// Checks every parameter's range. Error keys are relative to the
     /// detector table (`window`, `alpha`); the registry and the plan put the
     /// table's place in front (`monitors[1].detector.window`). Does not read

@@ -252,10 +252,27 @@ pub struct RetrainRequest {
     pub reasons: Vec<Finding>,
 }
 
+impl RetrainRequest {
+    /// The id of the job that the record `seq` of `key`, at event time
+    /// `ts`, asks for. The same record gives the same id in every process:
+    /// a record read again after a crash asks for the job already known,
+    /// under the same idempotency key, never for a second one.
+    pub fn job_id_for(key: &ModelKey, ts: DateTime<Utc>, seq: u64) -> Uuid {
+        let mut input = Vec::with_capacity(key.model.len() + key.version.len() + 40);
+        for part in [key.model.as_bytes(), b"\0", key.version.as_bytes(), b"\0"] {
+            input.extend_from_slice(part);
+        }
+        input.extend_from_slice(&seq.to_le_bytes());
+        input.extend_from_slice(&ts.timestamp_micros().to_le_bytes());
+        let hash = xxhash_rust::xxh3::xxh3_128(&input);
+        uuid::Builder::from_custom_bytes(hash.to_le_bytes()).into_uuid()
+    }
+}
+
 /// A retraining job, as schedulers and dispatchers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainJob {
-    /// The job id (uuid v4), the same as in the request event.
+    /// The job id, the same as in the request event (see [`RetrainRequest::job_id_for`]).
     pub job_id: Uuid,
     /// The model to retrain.
     pub model: String,
@@ -388,6 +405,19 @@ mod tests {
             EventKind::Recovered(finding("accuracy", "threshold", Severity::Warning)),
         );
         assert_eq!(AlertKey::of(&recovered), Some(key));
+    }
+
+    #[test]
+    fn a_jobs_id_is_the_same_for_the_same_record_and_only_for_it() {
+        let key = ModelKey::new("fraud", "v4");
+        let ts = "2026-01-01T00:00:00Z".parse().expect("a time");
+        let id = RetrainRequest::job_id_for(&key, ts, 7);
+        assert_eq!(id, RetrainRequest::job_id_for(&key, ts, 7));
+        assert_ne!(id, RetrainRequest::job_id_for(&key, ts, 8));
+        assert_ne!(id, RetrainRequest::job_id_for(&ModelKey::new("fraud", "v5"), ts, 7));
+        assert_ne!(id, RetrainRequest::job_id_for(&ModelKey::new("fraudv", "4"), ts, 7));
+        assert_ne!(id, RetrainRequest::job_id_for(&key, ts + chrono::Duration::seconds(1), 7));
+        assert_eq!(id.get_version_num(), 8, "a custom (version 8) UUID");
     }
 
     #[test]

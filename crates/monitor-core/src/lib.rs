@@ -46,6 +46,8 @@
 
 #![deny(missing_docs)]
 
+pub mod columnar;
+pub mod comparison;
 pub mod correction;
 pub mod detector;
 pub mod detector_spec;
@@ -56,6 +58,7 @@ pub mod event;
 pub mod fs;
 pub mod labels;
 pub mod observer;
+pub mod outbox;
 pub mod record;
 pub mod registry;
 pub mod shard;

@@ -42,6 +42,17 @@ pub trait Observer: Send + 'static {
         let _ = publisher;
     }
 
+    /// Offered once before the first event when the engine keeps a
+    /// journal: an observer that returns `true` delivers from `outbox`,
+    /// where the engine writes a row for each event before handing it to
+    /// [`Observer::on_event`] (see [`crate::outbox`]), under the name
+    /// `receiver` (its own name, made unique among the observers that take
+    /// an outbox). The default declines.
+    fn use_outbox(&mut self, outbox: Arc<dyn crate::outbox::Outbox>, receiver: &str) -> bool {
+        let _ = (outbox, receiver);
+        false
+    }
+
     /// Handles one event. An error is logged and counted by the engine; it
     /// never stops the engine or other observers.
     async fn on_event(&mut self, event: &Event) -> Result<()>;
@@ -88,3 +99,9 @@ impl Component for Box<dyn Observer> {
 /// Observer factories keyed by `kind`, so that `kind = "..."` in config can
 /// name observers from any crate.
 pub type ObserverRegistry = Registry<Box<dyn Observer>>;
+
+/// The metric of webhook notifications, by `observer`, `receiver` (the
+/// URL's `scheme://host:port`, never its path, which may hold a secret) and
+/// `outcome` (`delivered`, `failed`, `retried`). Webhook observers count
+/// through the `metrics` facade; `model-monitor serve` exports it.
+pub const WEBHOOK_DELIVERIES_METRIC: &str = "model_monitor_webhook_deliveries_total";

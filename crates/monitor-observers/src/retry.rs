@@ -55,6 +55,14 @@ impl RetryPolicy {
     /// attempts (a `Retry-After` aside, which webhooks cap on their own).
     pub const MAX_MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+    /// The nominal delay before retry `n` (1-based): `backoff * 2^(n-1)`,
+    /// capped at `max_backoff`. The outbox waits exactly this, without
+    /// jitter: its rows are due at a time, not raced by many senders.
+    pub fn nominal_delay(&self, n: u32) -> Duration {
+        let doublings = n.saturating_sub(1).min(31);
+        self.backoff.saturating_mul(1 << doublings).min(self.max_backoff)
+    }
+
     /// A policy of `max_attempts` attempts (at least 1), starting at `backoff`
     /// and doubling up to `max_backoff`.
     pub fn new(max_attempts: u32, backoff: Duration, max_backoff: Duration) -> Self {

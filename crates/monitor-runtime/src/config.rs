@@ -158,6 +158,12 @@ pub struct EngineConfig {
     /// oldest pruned (default 3, between 1 and 100).
     #[serde(default = "default_checkpoints_kept")]
     pub checkpoints_kept: usize,
+    /// With a `state_dir`: the most the journal file may hold, in MiB
+    /// (default 1024, between 1 and 1048576). Past it a write fails as on
+    /// a full disk: reported by `/readyz` and the metrics, never dropped
+    /// silently.
+    #[serde(default = "default_journal_max_mib")]
+    pub journal_max_mib: usize,
 }
 
 /// The largest config file read, in bytes (16 MiB).
@@ -180,6 +186,12 @@ pub const MIN_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(3600);
 /// Upper bound of `engine.checkpoints_kept`.
 pub const MAX_CHECKPOINTS_KEPT: usize = 100;
+/// Upper bound of `engine.journal_max_mib` (1 TiB).
+pub const MAX_JOURNAL_MIB: usize = 1 << 20;
+
+fn default_journal_max_mib() -> usize {
+    1024
+}
 
 fn default_checkpoint_interval() -> HumanDuration {
     HumanDuration::from_secs(30)
@@ -209,6 +221,7 @@ impl Default for EngineConfig {
             shutdown_timeout: default_shutdown_timeout(),
             checkpoint_interval: default_checkpoint_interval(),
             checkpoints_kept: default_checkpoints_kept(),
+            journal_max_mib: default_journal_max_mib(),
         }
     }
 }
@@ -221,6 +234,7 @@ impl EngineConfig {
             ("engine.queue_capacity", self.queue_capacity, MAX_QUEUE),
             ("engine.observer_queue", self.observer_queue, MAX_QUEUE),
             ("engine.checkpoints_kept", self.checkpoints_kept, MAX_CHECKPOINTS_KEPT),
+            ("engine.journal_max_mib", self.journal_max_mib, MAX_JOURNAL_MIB),
         ] {
             if v == 0 || v > max {
                 return Err(Error::config(key, format!("must be between 1 and {max} (got {v})")));

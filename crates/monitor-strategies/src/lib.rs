@@ -67,7 +67,7 @@ pub use detectors::{
 };
 pub use monitor::{
     DetectorState, EffectiveAlpha, Limits, Monitor, MonitorPlan, MonitorSpec, MonitorStats, VersionDetail,
-    VersionOverview,
+    VersionOverview, WindowFeed, WindowPoint,
 };
 pub use monitor_core::detector::DriftStatus;
 pub use pattern::SignalPattern;

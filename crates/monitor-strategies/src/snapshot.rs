@@ -456,8 +456,10 @@ fn restore_version(plan: &MonitorPlan, saved: &VersionSnapshot, path: &str) -> R
         state.instances += instances.len();
         state.failing += instances.iter().filter(|i| i.status == DriftStatus::Drift).count();
         state.signals += 1;
-        state.bytes +=
-            series_bytes(&signal_name, instances.iter().map(|i| plan.monitors[i.spec].detector.state_bytes()).sum());
+        state.bytes += series_bytes(
+            &signal_name,
+            instances.iter().map(|i| plan.monitors[i.spec].detector.state_bytes_for(series.categorical)).sum(),
+        );
         let series = Series { instances, categorical: series.categorical };
         let duplicate = match sig {
             SignalRef::LatencyMs => state.latency.replace(series).is_some(),

@@ -21,14 +21,14 @@ shards = 2
 
 /// A running `serve`: the child, its address, and its stdout after the
 /// first line.
-struct Daemon {
-    child: Child,
-    addr: String,
+pub(super) struct Daemon {
+    pub(super) child: Child,
+    pub(super) addr: String,
     stdout: BufReader<ChildStdout>,
     stderr: std::path::PathBuf,
 }
 
-fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+pub(super) fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
     std::fs::write(dir.join("monitor.toml"), config).unwrap();
     let stderr = dir.join("stderr.log");
     let mut child = bin()
@@ -50,7 +50,7 @@ fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
 
 impl Daemon {
     /// Sends SIGTERM; returns the exit code, the summary line and stderr.
-    fn terminate(mut self) -> (Option<i32>, serde_json::Value, String) {
+    pub(super) fn terminate(mut self) -> (Option<i32>, serde_json::Value, String) {
         let kill = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(kill.success());
         let status = self.child.wait().unwrap();
@@ -63,7 +63,13 @@ impl Daemon {
 }
 
 /// One HTTP/1.1 request on its own connection: the status and the body.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, String)> {
+pub(super) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut request =
@@ -86,7 +92,7 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[
     Ok((status, body))
 }
 
-const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
+pub(super) const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
 
 #[test]
 fn sigterm_while_clients_post_processes_every_acknowledged_record() {
@@ -233,4 +239,77 @@ fn a_restarted_daemon_carries_on_from_the_state_in_its_journal() {
         (Some(4), Some(1)),
         "{stderr}"
     );
+}
+
+/// A receiver on 127.0.0.1 that answers 200 to every request and counts them.
+fn receiver() -> (String, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn metrics_count_deliveries_per_receiver() {
+    let dir = scratch("serve-deliveries");
+    let (hook, received) = receiver();
+    let config = format!(
+        r#"
+[[monitors]]
+signal = "latency_ms"
+detector = {{ kind = "threshold", statistic = "mean", window = 2, max = 100.0 }}
+
+[[observers]]
+kind = "webhook"
+url = "http://{hook}/hooks/secret-path"
+format = "json"
+events = ["finding"]
+"#
+    );
+    let daemon = start(dir.path(), &config, &[]);
+    let body = "{\"model\":\"m\",\"latency_ms\":500}\n{\"model\":\"m\",\"latency_ms\":700}\n";
+    let (status, answer) =
+        http(&daemon.addr, "POST", "/v1/records", &[("Content-Type", "application/x-ndjson")], body.as_bytes())
+            .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let mut line = String::new();
+    for _ in 0..200 {
+        let (_, metrics) = http(&daemon.addr, "GET", "/metrics", &[], b"").unwrap();
+        if let Some(l) = metrics
+            .lines()
+            .find(|l| l.starts_with("model_monitor_webhook_deliveries_total{") && l.contains("outcome=\"delivered\""))
+        {
+            line = l.to_owned();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(received.load(Ordering::SeqCst) >= 1, "the receiver got the finding");
+    assert!(line.contains(&format!("receiver=\"http://{hook}\"")), "{line}");
+    assert!(line.ends_with(" 1"), "{line}");
+    // The URL's path may hold a secret: it never appears as a label.
+    assert!(!line.contains("secret-path"), "{line}");
+    let (code, _, _) = daemon.terminate();
+    assert_eq!(code, Some(0));
 }

@@ -67,7 +67,7 @@ struct OpenAlert {
 }
 
 /// Decides which events a webhook sends, and keeps its open alerts.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Admission {
     pub(crate) name: String,
     pub(crate) format: Format,

@@ -266,6 +266,8 @@ impl WebhookBuilder {
             stats,
             delivery: Some(delivery),
             intake: None,
+            outbox: None,
+            feeder: None,
             _cutoff_on_drop: shutdown.cutoff.clone().drop_guard(),
             shutdown,
             drops: FailureLog::default(),

@@ -205,7 +205,7 @@ async fn send_all(mut outbox: mpsc::Receiver<Out>, delivery: Delivery) {
                     match serde_json::to_vec(&body) {
                         Ok(bytes) => delivery.post(bytes).await,
                         Err(e) => {
-                            delivery.stats.count_failed();
+                            delivery.count_failed();
                             tracing::warn!(observer = %delivery.name, "could not serialise a notification: {e}");
                         }
                     }
@@ -271,13 +271,13 @@ impl Delivery {
             Some(delay)
         })
         .notify(|f: &Failure, delay: Duration| {
-            self.stats.count_retry();
+            self.count_retry();
             self.log_failure(&format!("{}; retrying in {delay:?}", f.problem));
         })
         .await;
         match result {
             Ok(()) => {
-                self.stats.count_delivered();
+                self.count_delivered();
                 tracing::debug!(observer = %self.name, receiver = %self.origin, attempt, "delivered");
                 if let Some(n) = self.failures.success() {
                     tracing::info!(
@@ -288,11 +288,11 @@ impl Delivery {
                 }
             }
             Err(f) if f.cut_off => {
-                self.stats.count_failed();
+                self.count_failed();
                 tracing::debug!(observer = %self.name, receiver = %self.origin, "notification cut off at shutdown, given up");
             }
             Err(f) => {
-                self.stats.count_failed();
+                self.count_failed();
                 let why = if past_deadline.load(Ordering::Relaxed) {
                     format!("after attempt {attempt} of {max}, the next would come after the shutdown deadline")
                 } else if f.retryable {
@@ -303,6 +303,52 @@ impl Delivery {
                 self.log_failure(&format!("{}; {why}, giving up", f.problem));
             }
         }
+    }
+
+    /// One signed POST of `body`, for the outbox: `Err` with the problem,
+    /// whether a retry may fix it, and the receiver's `Retry-After`.
+    pub(crate) async fn attempt_once(&self, body: &[u8]) -> Result<(), (String, bool, Option<Duration>)> {
+        let signature = self.secret.as_ref().map(|s| sign(s, body));
+        self.attempt_until_cutoff(body, signature.as_deref()).await.map_err(|f| (f.problem, f.retryable, f.retry_after))
+    }
+
+    /// Counts a notification the receiver accepted.
+    pub(crate) fn count_delivered(&self) {
+        self.stats.count_delivered();
+        self.export("delivered");
+    }
+
+    /// Counts a notification given up.
+    pub(crate) fn count_failed(&self) {
+        self.stats.count_failed();
+        self.export("failed");
+    }
+
+    /// Counts an attempt that will be retried.
+    pub(crate) fn count_retry(&self) {
+        self.stats.count_retry();
+        self.export("retried");
+    }
+
+    fn export(&self, outcome: &'static str) {
+        metrics::counter!(monitor_core::observer::WEBHOOK_DELIVERIES_METRIC, "observer" => self.name.clone(), "receiver" => self.origin.clone(), "outcome" => outcome)
+            .increment(1);
+    }
+
+    /// Says once that the receiver takes notifications again after failures.
+    pub(crate) fn delivered_again(&self) {
+        if let Some(n) = self.failures.success() {
+            tracing::info!(
+                observer = %self.name,
+                receiver = %self.origin,
+                "webhook receiver accepts notifications again, after {n} failed attempts"
+            );
+        }
+    }
+
+    /// Logs a failed attempt (see `log_failure`).
+    pub(crate) fn log_attempt_failure(&self, what: &str) {
+        self.log_failure(what);
     }
 
     /// Logs a failed attempt: the first of a run at `WARN`, then one summary

@@ -21,12 +21,21 @@
 //! One concern per module: `config` builds an alerter (from code or config)
 //! and refuses settings that would do nothing; `admission` decides what is
 //! sent and keeps the open alerts; `deliver` groups and sends; `format`
-//! renders bodies; `stats` counts. This module wires them into the observer.
+//! renders bodies; `stats` counts; `outbox` delivers from the engine's
+//! journal when it keeps one. This module wires them into the observer.
+//!
+//! With a journal, the alerter takes the engine's outbox
+//! ([`Observer::use_outbox`]): the engine writes a row for each event before
+//! the alerter hears of it, and the alerter delivers from there, in order
+//! per alert key, retrying until the receiver takes it, across restarts.
+//! Grouping (`group_wait`) does not apply then: each event is one
+//! notification.
 
 mod admission;
 mod config;
 mod deliver;
 mod format;
+mod outbox;
 mod stats;
 
 use std::sync::Arc;
@@ -35,7 +44,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use monitor_core::duration::HumanDuration;
 use monitor_core::event::Event;
-use monitor_core::observer::{Observer, ObserverLosses};
+use monitor_core::observer::{EventPublisher, Observer, ObserverLosses};
+use monitor_core::outbox::Outbox;
 use monitor_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
@@ -75,6 +85,10 @@ pub struct WebhookAlerter {
     shutdown: Arc<deliver::Shutdown>,
     /// Events dropped in a row, to keep the log quiet.
     drops: FailureLog,
+    /// The engine's outbox and this alerter's name in it, once offered.
+    outbox: Option<(Arc<dyn Outbox>, String)>,
+    /// The task that delivers from the outbox, once started.
+    feeder: Option<outbox::Feeder>,
     /// Cuts the tasks off when the alerter is dropped: they give up what
     /// they still hold rather than outlive it (`flush` first delivers it).
     _cutoff_on_drop: tokio_util::sync::DropGuard,
@@ -152,9 +166,33 @@ impl Observer for WebhookAlerter {
         &self.name
     }
 
+    fn use_outbox(&mut self, outbox: Arc<dyn Outbox>, receiver: &str) -> bool {
+        self.outbox = Some((outbox, receiver.to_owned()));
+        true
+    }
+
+    /// With an outbox, starts the task that delivers from it (rows left
+    /// pending by an earlier run included).
+    fn attach(&mut self, _publisher: Arc<dyn EventPublisher>) {
+        if let (Some((outbox, receiver)), None) = (&self.outbox, &self.feeder) {
+            if let Some(delivery) = self.delivery.take() {
+                self.feeder = outbox::start(Arc::clone(outbox), receiver.clone(), delivery, self.admission.clone());
+                if self.feeder.is_none() {
+                    tracing::error!(observer = %self.name, "webhooks need a tokio runtime; nothing will be delivered");
+                }
+            }
+        }
+    }
+
     /// Filters the event and queues it for delivery; never waits for the
     /// network. An event that finds the queue full is dropped and counted.
+    /// With an outbox, the event's row is already written: the delivery
+    /// task is woken to send it.
     async fn on_event(&mut self, event: &Event) -> Result<()> {
+        if let Some(feeder) = &self.feeder {
+            feeder.wake.notify_one();
+            return Ok(());
+        }
         if !self.admission.admit(event) {
             return Ok(());
         }
@@ -197,6 +235,15 @@ impl Observer for WebhookAlerter {
     /// pending at the deadline is given up (and counted), and the webhook
     /// sends nothing more.
     async fn flush(&mut self) -> Result<()> {
+        if let Some(feeder) = &self.feeder {
+            // Pending rows stay in the journal for the next start.
+            let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+            let (done, wait) = oneshot::channel();
+            if feeder.flushes.send((deadline, done)).await.is_ok() {
+                let _ = tokio::time::timeout_at(deadline + Duration::from_millis(100), wait).await;
+            }
+            return Ok(());
+        }
         let Some(intake) = self.intake.clone() else { return Ok(()) };
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         self.shutdown.set_deadline(Some(deadline));

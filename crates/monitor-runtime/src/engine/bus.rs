@@ -1,5 +1,10 @@
 //! The event bus: hands every event to each observer through that
 //! observer's own bounded queue and task.
+//!
+//! With a journal, each group of events is first staged in it
+//! ([`Journal::stage_events`]: job rows, outbox rows) in one transaction,
+//! and only then handed on; a checkpoint's barrier is answered once every
+//! event sent before it is staged.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -10,6 +15,34 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::summary::{Counters, ObserverCounters};
 use crate::config::Overflow;
+use crate::journal::Journal;
+
+/// Events staged in one transaction at most.
+const STAGE_GROUP: usize = 256;
+
+/// How long a failing journal is retried before the bus stops waiting for
+/// it once the engine is stopping.
+const STAGE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A message from a shard (or a checkpoint) to the bus.
+// Nearly every message is an event: boxing it would allocate once per
+// event to save room on the rare barrier.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum BusMsg {
+    Event(Event),
+    /// Answered once every event sent before it is staged.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// What the bus writes before it hands events on.
+pub(crate) struct Stage {
+    pub(crate) journal: Journal,
+    /// The observers that deliver from the outbox, by receiver name.
+    pub(crate) receivers: Vec<String>,
+    /// Cancelled when the engine stops: a journal still failing then is
+    /// given up on, so that shutdown ends.
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+}
 
 /// A message to an observer task.
 pub(crate) enum ObserverMsg {
@@ -44,21 +77,44 @@ impl EventPublisher for BusPublisher {
 /// Delivers shard events and observer feedback until the shards are done
 /// (`drained` fires) and the engine says to finish; feedback published
 /// until then is delivered too.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn bus_loop(
-    mut main: mpsc::Receiver<Event>,
+    mut main: mpsc::Receiver<BusMsg>,
     mut feedback: mpsc::UnboundedReceiver<Event>,
     links: Arc<Vec<ObserverLink>>,
     overflow: Overflow,
     counters: Arc<Counters>,
+    stage: Option<Stage>,
     drained: oneshot::Sender<()>,
     mut finish: oneshot::Receiver<()>,
 ) {
     let mut drained = Some(drained);
     let mut main_open = true;
+    let out = Out { links: &links, overflow, counters: &counters, stage: stage.as_ref() };
     loop {
         tokio::select! {
-            event = main.recv(), if main_open => match event {
-                Some(event) => deliver(event, &links, overflow, &counters).await,
+            msg = main.recv(), if main_open => match msg {
+                Some(BusMsg::Event(event)) => {
+                    let mut group = vec![event];
+                    let mut barrier = None;
+                    while group.len() < STAGE_GROUP {
+                        match main.try_recv() {
+                            Ok(BusMsg::Event(e)) => group.push(e),
+                            Ok(BusMsg::Barrier(b)) => {
+                                barrier = Some(b);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    out.send(group, true).await;
+                    if let Some(b) = barrier {
+                        let _ = b.send(());
+                    }
+                }
+                Some(BusMsg::Barrier(b)) => {
+                    let _ = b.send(());
+                }
                 None => {
                     main_open = false;
                     if let Some(d) = drained.take() {
@@ -66,12 +122,92 @@ pub(crate) async fn bus_loop(
                     }
                 }
             },
-            Some(event) = feedback.recv() => deliver(event, &links, overflow, &counters).await,
+            Some(event) = feedback.recv() => {
+                let mut group = vec![event];
+                while group.len() < STAGE_GROUP {
+                    match feedback.try_recv() {
+                        Ok(e) => group.push(e),
+                        Err(_) => break,
+                    }
+                }
+                out.send(group, false).await;
+            }
             _ = &mut finish, if !main_open => break,
         }
     }
+    let mut rest = Vec::new();
     while let Ok(event) = feedback.try_recv() {
-        deliver(event, &links, overflow, &counters).await;
+        rest.push(event);
+    }
+    if !rest.is_empty() {
+        out.send(rest, false).await;
+    }
+}
+
+/// Where the bus hands events on.
+struct Out<'a> {
+    links: &'a [ObserverLink],
+    overflow: Overflow,
+    counters: &'a Counters,
+    stage: Option<&'a Stage>,
+}
+
+impl Out<'_> {
+    /// Stages `group` in the journal, if there is one, then hands on each
+    /// event that is to go on.
+    async fn send(&self, group: Vec<Event>, from_shards: bool) {
+        let group = match self.stage {
+            Some(stage) => stage_group(stage, group, from_shards, self.counters).await,
+            None => group,
+        };
+        for event in group {
+            deliver(event, self.links, self.overflow, self.counters).await;
+        }
+    }
+}
+
+/// Writes `group` to the journal, retrying while it fails (back-pressure:
+/// the shards wait, ingestion answers 429, `/readyz` fails). Once the
+/// engine is stopping, a journal still failing is given up on and the
+/// events are handed on unrecorded, which the summary says.
+async fn stage_group(stage: &Stage, group: Vec<Event>, from_shards: bool, counters: &Counters) -> Vec<Event> {
+    let mut group = group;
+    let mut tries_while_stopping = 0;
+    loop {
+        let journal = stage.journal.clone();
+        let receivers = stage.receivers.clone();
+        let staged = tokio::task::spawn_blocking(move || {
+            let result = journal.stage_events(&group, &receivers, from_shards);
+            (group, result)
+        })
+        .await;
+        let (back, result) = match staged {
+            Ok(staged) => staged,
+            Err(e) => {
+                tracing::error!(error = %e, "staging events in the journal failed; events lost");
+                counters.unfinished(format!("events lost while staging them in the journal: {e}"));
+                return Vec::new();
+            }
+        };
+        group = back;
+        match result {
+            Ok(keep) => {
+                return group.into_iter().zip(keep).filter_map(|(event, keep)| keep.then_some(event)).collect();
+            }
+            Err(e) => {
+                if stage.stop.is_cancelled() {
+                    tries_while_stopping += 1;
+                    if tries_while_stopping > 3 {
+                        counters.unfinished(format!(
+                            "{} events were handed on without being recorded in the journal: {e}",
+                            group.len()
+                        ));
+                        return group;
+                    }
+                }
+                tokio::time::sleep(STAGE_RETRY).await;
+            }
+        }
     }
 }
 

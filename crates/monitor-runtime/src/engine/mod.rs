@@ -11,6 +11,7 @@
 mod bus;
 mod checkpoints;
 pub mod metrics;
+mod positions;
 mod query;
 mod shard;
 mod sink;
@@ -23,19 +24,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use monitor_core::observer::{EventPublisher, Observer, ObserverRegistry};
 use monitor_core::registry::BuildContext;
 use monitor_core::{Error, RecordError};
-use monitor_strategies::{Monitor, MonitorPlan};
+use monitor_strategies::{Monitor, MonitorPlan, WindowFeed};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::bus::{BusPublisher, ObserverLink, ObserverMsg, bus_loop, observer_loop};
+use self::bus::{BusMsg, BusPublisher, ObserverLink, ObserverMsg, Stage, bus_loop, observer_loop};
 pub use self::metrics::RejectReason;
 pub use self::query::{Inspector, Overview};
 use self::query::{QUERY_QUEUE, ShardQuery};
 use self::shard::Shard;
 pub(crate) use self::sink::BatchDone;
-pub use self::sink::{Receipt, Refused, RefusedBatch, RejectHandler, Sink};
+use self::sink::IngestGate;
+pub use self::sink::{Offered, Receipt, Refused, RefusedBatch, RejectHandler, Sink};
 use self::summary::Counters;
 pub use self::summary::{Health, ObserverHealth, ObserverSummary, Summary};
 use crate::config::{Config, EngineConfig, Overflow};
@@ -52,7 +54,11 @@ pub struct EngineBuilder {
     observers: Vec<Box<dyn Observer>>,
     on_reject: Option<RejectHandler>,
     metrics_max_models: usize,
+    window_feed: Option<WindowFeedFactory>,
 }
+
+/// Makes the window feed of each shard's monitor, given the shard's index.
+type WindowFeedFactory = Box<dyn Fn(usize) -> Box<dyn WindowFeed> + Send + Sync>;
 
 impl std::fmt::Debug for EngineBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +79,7 @@ impl EngineBuilder {
             observers: Vec::new(),
             on_reject: None,
             metrics_max_models: metrics::DEFAULT_METRICS_MAX_MODELS,
+            window_feed: None,
         }
     }
 
@@ -89,6 +96,7 @@ impl EngineBuilder {
             observers,
             on_reject: None,
             metrics_max_models: metrics::DEFAULT_METRICS_MAX_MODELS,
+            window_feed: None,
         })
     }
 
@@ -146,6 +154,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Gives each shard's monitor the window feed `make(shard)` returns
+    /// (see [`Monitor::set_window_feed`]): every window verdict, for a
+    /// report or a dashboard.
+    #[must_use]
+    pub fn window_feed(mut self, make: impl Fn(usize) -> Box<dyn WindowFeed> + Send + Sync + 'static) -> Self {
+        self.window_feed = Some(Box::new(make));
+        self
+    }
+
     /// Builds the engine: a handle, and the future that runs it. Drive the
     /// future (spawn it or await it) and call [`Engine::shutdown`] to stop;
     /// the future then drains everything accepted and returns a [`Summary`].
@@ -158,8 +175,26 @@ impl EngineBuilder {
             ));
         }
         let journal = self.settings.state_dir.as_deref().map(Journal::open).transpose()?;
-        let mut observers = self.observers;
         if let Some(journal) = &journal {
+            journal.set_max_bytes((self.settings.journal_max_mib as u64) << 20)?;
+        }
+        let mut observers = self.observers;
+        let mut receivers = Vec::new();
+        if let Some(journal) = &journal {
+            // Observers that deliver from the outbox, each under a name of
+            // its own (config order is stable across restarts).
+            for observer in &mut observers {
+                let mut receiver = observer.name().to_owned();
+                let mut n = 1;
+                while receivers.contains(&receiver) {
+                    n += 1;
+                    receiver = format!("{}#{n}", observer.name());
+                }
+                let outbox: Arc<dyn monitor_core::outbox::Outbox> = Arc::new(journal.clone());
+                if observer.use_outbox(outbox, &receiver) {
+                    receivers.push(receiver);
+                }
+            }
             observers.push(Box::new(JobJournal::new(journal.clone())));
         }
         // The limits bound the whole engine: each shard gets its share.
@@ -167,16 +202,26 @@ impl EngineBuilder {
         plan.validate()?;
         plan.limits = plan.limits.per_shard(self.settings.shards);
         let plan = Arc::new(plan);
-        let (monitors, next_seq) = match &journal {
+        let checkpoints::Restored { monitors, entries, positions, next_seq, refeed } = match &journal {
             Some(journal) => checkpoints::restore(journal, &plan, self.settings.shards)?,
-            None => {
-                let monitors = (0..self.settings.shards)
+            None => checkpoints::Restored {
+                monitors: (0..self.settings.shards)
                     .map(|_| Monitor::new(Arc::clone(&plan)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                (monitors, 0)
-            }
+                    .collect::<Result<Vec<_>, _>>()?,
+                entries: vec![0; self.settings.shards],
+                positions: positions::SourcePositions::default(),
+                next_seq: 0,
+                refeed: Vec::new(),
+            },
         };
+        let mut monitors = monitors;
+        if let Some(make) = &self.window_feed {
+            for (shard, monitor) in monitors.iter_mut().enumerate() {
+                monitor.set_window_feed(make(shard));
+            }
+        }
         let next_seq = Arc::new(AtomicU64::new(next_seq));
+        let positions = Arc::new(positions);
         let names: Vec<String> = observers.iter().map(|o| o.name().to_owned()).collect();
         let counters = Arc::new(Counters::new(monitors.len(), &names, self.metrics_max_models));
         let stop = CancellationToken::new();
@@ -193,28 +238,56 @@ impl EngineBuilder {
         let on_reject: RejectHandler = self
             .on_reject
             .unwrap_or_else(|| Arc::new(|seq, e: &RecordError| tracing::warn!(seq, error = %e, "record rejected")));
+        let ingest = journal.as_ref().map(|journal| {
+            Arc::new(IngestGate { journal: journal.clone(), lock: Arc::new(tokio::sync::Mutex::new(())) })
+        });
+        // New requests wait until the records read again are queued.
+        let refeed_guard = match &ingest {
+            Some(gate) => Some(
+                Arc::clone(&gate.lock)
+                    .try_lock_owned()
+                    .map_err(|_| Error::io("the ingest log", std::io::Error::other("locked before the start")))?,
+            ),
+            None => None,
+        };
         let sink = Sink {
             shards: shard_txs.into(),
             next_seq: Arc::clone(&next_seq),
             counters: Arc::clone(&counters),
             on_reject: Arc::clone(&on_reject),
+            ingest,
+            positions: Arc::clone(&positions),
         };
         let queries: Arc<[mpsc::Sender<ShardQuery>]> = query_txs.into();
+        let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
         let engine = Engine {
-            sink,
+            sink: sink.clone(),
             stop: stop.clone(),
             counters: Arc::clone(&counters),
             inspector: Inspector { shards: Arc::clone(&queries) },
+            journal: journal.clone(),
+            feedback: feedback_tx.clone(),
         };
         let journal = match journal {
             Some(journal) => {
                 let redo = journal.unfinished_jobs()?;
-                Some(JournalParts { journal, queries, next_seq, redo })
+                Some(JournalParts { journal, queries, next_seq, redo, receivers, refeed, refeed_guard, sink })
             }
             None => None,
         };
-        let parts =
-            Parts { settings: self.settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal };
+        let parts = Parts {
+            settings: self.settings,
+            monitors,
+            entries,
+            positions,
+            shard_rxs,
+            stop,
+            observers,
+            counters,
+            on_reject,
+            journal,
+            feedback: (feedback_tx, feedback_rx),
+        };
         Ok((engine, run(parts)))
     }
 
@@ -266,9 +339,26 @@ pub struct Engine {
     stop: CancellationToken,
     counters: Arc<Counters>,
     inspector: Inspector,
+    journal: Option<Journal>,
+    feedback: mpsc::UnboundedSender<monitor_core::event::Event>,
 }
 
 impl Engine {
+    /// The journal, when the engine keeps one (`engine.state_dir`).
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// Asks for the retrain job `id` of the journal again: marks it
+    /// `requested` and publishes its request on the bus, where the retrain
+    /// scheduler dispatches it under the same idempotency key.
+    pub fn retry_job(&self, id: &str) -> Result<crate::journal::JobRow, Error> {
+        let journal = self.journal.as_ref().ok_or_else(no_journal)?;
+        let request = journal.retry_job(id)?;
+        self.feedback.send(request).map_err(|_| Error::Closed)?;
+        journal.job(id)?.ok_or(Error::Closed)
+    }
+
     /// A sink to submit records. Sinks are cheap to clone.
     pub fn sink(&self) -> Sink {
         self.sink.clone()
@@ -307,10 +397,18 @@ impl Engine {
     }
 }
 
+/// The error of an operation on the journal of an engine that keeps none.
+fn no_journal() -> Error {
+    Error::config("engine.state_dir", "is not set: this engine keeps no journal")
+}
+
 /// Everything the engine's future owns.
 struct Parts {
     settings: EngineConfig,
     monitors: Vec<Monitor>,
+    entries: Vec<u64>,
+    positions: Arc<positions::SourcePositions>,
+    feedback: (mpsc::UnboundedSender<monitor_core::event::Event>, mpsc::UnboundedReceiver<monitor_core::event::Event>),
     shard_rxs: Vec<(mpsc::Receiver<sink::ShardBatch>, mpsc::Receiver<ShardQuery>)>,
     stop: CancellationToken,
     observers: Vec<Box<dyn Observer>>,
@@ -327,12 +425,31 @@ struct JournalParts {
     /// The requests of the jobs the journal holds unfinished, published
     /// again at start.
     redo: Vec<monitor_core::event::Event>,
+    /// The observers that deliver from the outbox.
+    receivers: Vec<String>,
+    /// Records of the ingest log past the checkpoint: (shard, entry, records).
+    refeed: checkpoints::Refeed,
+    /// Held until they are queued: new requests wait behind them.
+    refeed_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    sink: Sink,
 }
 
 async fn run(parts: Parts) -> Summary {
-    let Parts { settings, monitors, shard_rxs, stop, observers, counters, on_reject, journal } = parts;
+    let Parts {
+        settings,
+        monitors,
+        entries,
+        positions,
+        shard_rxs,
+        stop,
+        observers,
+        counters,
+        on_reject,
+        journal,
+        feedback,
+    } = parts;
     let tracker = TaskTracker::new();
-    let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
+    let (feedback_tx, feedback_rx) = feedback;
     let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher { tx: feedback_tx });
 
     let mut links = Vec::with_capacity(observers.len());
@@ -365,15 +482,21 @@ async fn run(parts: Parts) -> Summary {
     drop(publisher);
     let links = Arc::new(links);
 
-    let (bus_tx, bus_rx) = mpsc::channel(settings.observer_queue.max(64));
+    let (bus_tx, bus_rx) = mpsc::channel::<BusMsg>(settings.observer_queue.max(64));
     let (drained_tx, drained_rx) = oneshot::channel();
     let (finish_tx, finish_rx) = oneshot::channel();
+    let stage = journal.as_ref().map(|j| Stage {
+        journal: j.journal.clone(),
+        receivers: j.receivers.clone(),
+        stop: stop.clone(),
+    });
     let bus = tracker.spawn(bus_loop(
         bus_rx,
         feedback_rx,
         Arc::clone(&links),
         settings.overflow,
         Arc::clone(&counters),
+        stage,
         drained_tx,
         finish_rx,
     ));
@@ -381,8 +504,9 @@ async fn run(parts: Parts) -> Summary {
     let shards: Vec<_> = monitors
         .into_iter()
         .zip(shard_rxs)
+        .zip(entries)
         .enumerate()
-        .map(|(index, (monitor, (rx, queries)))| {
+        .map(|(index, ((monitor, (rx, queries)), last_entry))| {
             let shard = Shard {
                 index,
                 monitor,
@@ -390,24 +514,44 @@ async fn run(parts: Parts) -> Summary {
                 queries,
                 stop: stop.clone(),
                 bus: bus_tx.clone(),
+                last_entry,
+                source_seq: positions.restored_seq(index),
+                resume: Arc::clone(&positions),
                 counters: Arc::clone(&counters),
                 on_reject: Arc::clone(&on_reject),
             };
             tracker.spawn(shard.run())
         })
         .collect();
-    drop(bus_tx);
+    if let Some(j) = journal.as_mut() {
+        // Records answered 2xx after the checkpoint, before any new one.
+        let refeed = std::mem::take(&mut j.refeed);
+        let guard = j.refeed_guard.take();
+        let sink = j.sink.clone();
+        tracker.spawn(async move {
+            for (shard, entry, records) in refeed {
+                if sink.refeed(shard, records, entry).await.is_err() {
+                    tracing::error!("the engine stopped before the records of the ingest log were processed again");
+                    break;
+                }
+            }
+            drop(guard);
+        });
+    }
     tracker.close();
     let periodic = journal.as_ref().map(|j| {
         tokio::spawn(checkpoints::periodic(
             j.journal.clone(),
             Arc::clone(&j.queries),
+            bus_tx.clone(),
             Arc::clone(&j.next_seq),
+            Arc::clone(&positions),
             settings.checkpoint_interval.as_std(),
             settings.checkpoints_kept,
             stop.clone(),
         ))
     });
+    drop(bus_tx);
     let mut finished = Vec::with_capacity(shards.len());
     for shard in shards {
         match shard.await {
@@ -422,22 +566,23 @@ async fn run(parts: Parts) -> Summary {
         periodic.abort();
         let _ = periodic.await;
     }
+
+    // Every shard is done: wait until the bus has handed their events on
+    // (and staged them in the journal), then give observers until the
+    // deadline to finish what those events started.
+    let _ = drained_rx.await;
     if let Some(j) = journal {
         // A checkpoint of part of the shards would lose the others' state
         // at the next start: the previous one stays the latest instead.
         if finished.len() == settings.shards {
             let next_seq = j.next_seq.load(std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = checkpoints::last(j.journal, finished, next_seq, settings.checkpoints_kept).await {
+            let acked = positions.current();
+            if let Err(e) = checkpoints::last(j.journal, finished, next_seq, acked, settings.checkpoints_kept).await {
                 tracing::error!(error = %e, "the last checkpoint was not written");
                 counters.unfinished(format!("the last checkpoint was not written: {e}"));
             }
         }
     }
-
-    // Every shard is done: wait until the bus has handed their events on,
-    // then give observers until the deadline to finish what those events
-    // started.
-    let _ = drained_rx.await;
     let deadline = tokio::time::Instant::now() + settings.shutdown_timeout.as_std();
     let mut acks = Vec::with_capacity(links.len());
     let mut late = vec![false; links.len()];

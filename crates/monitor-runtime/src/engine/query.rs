@@ -21,13 +21,16 @@ pub(crate) enum ShardQuery {
     Overview { limit: usize, reply: oneshot::Sender<(Vec<VersionOverview>, usize)> },
     /// Every version of one model, with at most `max_detectors` detectors each.
     Model { model: String, max_detectors: usize, reply: oneshot::Sender<Vec<VersionDetail>> },
-    /// The monitor's whole state, as snapshot JSON, for a checkpoint.
-    Snapshot { reply: oneshot::Sender<Result<Vec<u8>, Error>> },
+    /// The monitor's whole state, as snapshot JSON, and the last ingest log
+    /// entry it holds, for a checkpoint.
+    /// The snapshot (JSON), the last ingest log entry and the next source
+    /// `seq` it holds.
+    Snapshot { reply: oneshot::Sender<Result<(Vec<u8>, u64, u64), Error>> },
 }
 
 impl ShardQuery {
     /// Answers from the shard's monitor. An asker that went away is no error.
-    pub(crate) fn answer(self, monitor: &Monitor) {
+    pub(crate) fn answer(self, monitor: &Monitor, last_entry: u64, source_seq: u64) {
         match self {
             Self::Overview { limit, reply } => {
                 let _ = reply.send(monitor.overview(limit));
@@ -36,7 +39,8 @@ impl ShardQuery {
                 let _ = reply.send(monitor.version_details(&model, max_detectors));
             }
             Self::Snapshot { reply } => {
-                let _ = reply.send(monitor.snapshot().and_then(|s| s.to_json()));
+                let _ =
+                    reply.send(monitor.snapshot().and_then(|s| s.to_json()).map(|json| (json, last_entry, source_seq)));
             }
         }
     }

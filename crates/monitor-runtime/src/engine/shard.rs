@@ -12,6 +12,7 @@ use monitor_strategies::Monitor;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::bus::BusMsg;
 use super::metrics::{self, RejectReason};
 use super::query::ShardQuery;
 use super::sink::{BatchDone, RejectHandler, ShardBatch};
@@ -24,7 +25,16 @@ pub(crate) struct Shard {
     pub(crate) rx: mpsc::Receiver<ShardBatch>,
     pub(crate) queries: mpsc::Receiver<ShardQuery>,
     pub(crate) stop: CancellationToken,
-    pub(crate) bus: mpsc::Sender<Event>,
+    pub(crate) bus: mpsc::Sender<BusMsg>,
+    /// The last ingest log entry processed (0: none), restored from the
+    /// checkpoint: a snapshot is the effect of every entry up to it.
+    pub(crate) last_entry: u64,
+    /// One past the largest `seq` processed: every record of this shard
+    /// with a lower `seq` is in its state. Restored from the checkpoint.
+    pub(crate) source_seq: u64,
+    /// Records below it are in the restored state already: skipped once a
+    /// source resumes from its checkpointed position ([`Sink::resume`]).
+    pub(crate) resume: Arc<super::positions::SourcePositions>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) on_reject: RejectHandler,
 }
@@ -33,8 +43,8 @@ impl Shard {
     /// Processes batches until the sink is closed (every sender dropped) or
     /// the engine stops; on a stop it refuses new batches and still
     /// processes every batch already queued. Returns the monitor, whose
-    /// state a caller may snapshot.
-    pub(crate) async fn run(mut self) -> Monitor {
+    /// state a caller may snapshot, and the last ingest log entry it holds.
+    pub(crate) async fn run(mut self) -> (Monitor, u64, u64) {
         let mut events = Vec::new();
         let mut stopping = false;
         let mut queries_open = true;
@@ -46,7 +56,7 @@ impl Shard {
                 biased;
                 query = self.queries.recv(), if queries_open => {
                     match query {
-                        Some(query) => query.answer(&self.monitor),
+                        Some(query) => query.answer(&self.monitor, self.last_entry, self.source_seq),
                         None => queries_open = false,
                     }
                     continue;
@@ -61,6 +71,9 @@ impl Shard {
             let Some(batch) = batch else { break };
             let received = batch.received;
             let n = batch.records.len() as u64;
+            if batch.entry > 0 {
+                self.last_entry = batch.entry;
+            }
             let done = self.process(batch, &mut events).await;
             self.counters.set_shard(self.index, self.monitor.stats());
             if let Some(queued) = self.counters.queued.get(self.index) {
@@ -72,15 +85,21 @@ impl Shard {
             drop(done);
         }
         self.counters.shards_running.fetch_sub(1, Ordering::Relaxed);
-        self.monitor
+        (self.monitor, self.last_entry, self.source_seq)
     }
 
     /// Runs the batch's records; returns its completion token.
     async fn process(&mut self, batch: ShardBatch, events: &mut Vec<Event>) -> Option<Arc<BatchDone>> {
         // Records per model, for the metrics: one update per model and batch.
         let mut per_model: HashMap<&str, u64> = HashMap::new();
+        let restored_below = self.resume.skip_below(self.index);
         for (seq, record) in &batch.records {
             let seq = *seq;
+            if seq < restored_below {
+                // Read again after a restart: its effect is in the restored state.
+                continue;
+            }
+            self.source_seq = self.source_seq.max(seq.saturating_add(1));
             // A bug in a detector must cost one record, not the shard and
             // every model it owns.
             let monitor = &mut self.monitor;
@@ -101,7 +120,7 @@ impl Shard {
                 }
             }
             for event in events.drain(..) {
-                if self.bus.send(event).await.is_err() {
+                if self.bus.send(BusMsg::Event(event)).await.is_err() {
                     tracing::error!("event bus closed before the shards; event lost");
                 }
             }

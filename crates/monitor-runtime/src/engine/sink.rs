@@ -7,11 +7,22 @@ use std::time::{Duration, Instant};
 
 use monitor_core::record::Record;
 use monitor_core::shard::shard_of;
+use monitor_core::source::Position;
 use monitor_core::{Error, RecordError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::{self, RejectReason};
 use super::summary::Counters;
+use crate::journal::Journal;
+
+/// What makes HTTP ingestion durable with a journal: requests are numbered,
+/// written to the ingest log and queued one at a time, so that each shard
+/// processes the log's entries in the log's order.
+#[derive(Debug)]
+pub(crate) struct IngestGate {
+    pub(crate) journal: Journal,
+    pub(crate) lock: Arc<tokio::sync::Mutex<()>>,
+}
 
 /// Called for every rejected record with its `seq` and the reason.
 pub type RejectHandler = Arc<dyn Fn(u64, &RecordError) + Send + Sync>;
@@ -47,12 +58,23 @@ pub(crate) struct ShardBatch {
     pub(crate) done: Option<Arc<BatchDone>>,
     /// When the batch was submitted.
     pub(crate) received: Instant,
+    /// The ingest log entry the records were written under (0: none).
+    pub(crate) entry: u64,
 }
 
 impl ShardBatch {
-    fn new(records: Vec<(u64, Record)>, done: Option<Arc<BatchDone>>) -> Self {
-        Self { records, done, received: Instant::now() }
+    pub(crate) fn new(records: Vec<(u64, Record)>, done: Option<Arc<BatchDone>>) -> Self {
+        Self { records, done, received: Instant::now(), entry: 0 }
     }
+}
+
+/// What [`Sink::offer_lines`] queued.
+#[derive(Debug)]
+pub struct Offered {
+    /// The sequence number of the first line; line `n` has `base + n - 1`.
+    pub base: u64,
+    /// Tells when the records are processed; `None` when there were none.
+    pub receipt: Option<Receipt>,
 }
 
 /// A record that [`Sink::try_submit`] could not queue, given back.
@@ -124,6 +146,8 @@ pub struct Sink {
     pub(crate) next_seq: Arc<AtomicU64>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) on_reject: RejectHandler,
+    pub(crate) ingest: Option<Arc<IngestGate>>,
+    pub(crate) positions: Arc<super::positions::SourcePositions>,
 }
 
 impl std::fmt::Debug for Sink {
@@ -133,6 +157,21 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
+    /// Notes that every record of a source up to `position` is processed
+    /// (called by [`pump`](crate::source::pump) as it acknowledges): the
+    /// next checkpoint holds it.
+    pub fn acknowledged(&self, position: &Position) {
+        self.positions.acknowledged(position);
+    }
+
+    /// Resumes reading `partition` (a file): the offset the latest
+    /// checkpoint holds for it, if any. A source then skips what comes
+    /// before it, and each shard skips the records past it that its
+    /// restored state already holds, so that nothing is processed twice.
+    pub fn resume(&self, partition: &str) -> Option<u64> {
+        self.positions.resume(partition)
+    }
+
     /// The shard that owns `model`.
     pub fn shard_index(&self, model: &str) -> usize {
         shard_of(model, self.shards.len())
@@ -286,11 +325,23 @@ impl Sink {
     /// (counted as overloaded) or [`Error::Closed`]. A `wait` of zero never
     /// waits.
     pub async fn offer_batch(&self, records: Vec<(u64, Record)>, wait: Duration) -> Result<Receipt, RefusedBatch> {
-        let deadline = tokio::time::Instant::now() + wait;
         let count = records.len();
         let (done, rx) = BatchDone::new();
         let parts = self.split(records, Some(&done));
         drop(done);
+        let permits = self.reserve(parts, wait).await?;
+        self.send_reserved(permits);
+        Ok(Receipt { records: count, done: rx })
+    }
+
+    /// Waits at most `wait` for room in the queue of every shard of
+    /// `parts`; gives the records back when one has none.
+    async fn reserve<'a>(
+        &'a self,
+        parts: Vec<(usize, ShardBatch)>,
+        wait: Duration,
+    ) -> Result<Vec<(mpsc::Permit<'a, ShardBatch>, usize, ShardBatch)>, RefusedBatch> {
+        let deadline = tokio::time::Instant::now() + wait;
         let mut permits = Vec::with_capacity(parts.len());
         let mut error = None;
         for (shard, _) in &parts {
@@ -324,12 +375,96 @@ impl Sink {
             }
             return Err(RefusedBatch { records, error });
         }
-        for (permit, (shard, part)) in permits.into_iter().zip(parts) {
+        Ok(permits.into_iter().zip(parts).map(|(permit, (shard, part))| (permit, shard, part)).collect())
+    }
+
+    fn send_reserved(&self, permits: Vec<(mpsc::Permit<'_, ShardBatch>, usize, ShardBatch)>) {
+        for (permit, shard, part) in permits {
             let n = part.records.len();
             permit.send(part);
             self.counted(shard, n);
         }
-        Ok(Receipt { records: count, done: rx })
+    }
+
+    /// Queues the records of one request whole or not at all, as
+    /// [`Sink::offer_batch`] does, and numbers its `lines` lines once they
+    /// are queued: `records` carry their 1-based line, and a request that
+    /// is refused takes no sequence number. With a journal, the records are
+    /// written to its ingest log (and synced) before they are queued, and
+    /// requests are queued one at a time, in the log's order; a request
+    /// without records is logged too, for its numbers. A journal that
+    /// cannot be written refuses the request with the error.
+    pub async fn offer_lines(
+        &self,
+        lines: u64,
+        records: Vec<(u64, Record)>,
+        wait: Duration,
+    ) -> Result<Offered, RefusedBatch> {
+        // The wait covers the turn behind other requests too: a request that
+        // finds no turn in time is refused whole (429), as on a full queue.
+        let deadline = tokio::time::Instant::now() + wait;
+        let _one_at_a_time = match &self.ingest {
+            Some(gate) => match tokio::time::timeout_at(deadline, gate.lock.lock()).await {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    self.count_overloaded(&records);
+                    return Err(RefusedBatch { records, error: Error::Full });
+                }
+            },
+            None => None,
+        };
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if records.is_empty() {
+            let base = self.next_seqs(lines);
+            if let Some(gate) = &self.ingest {
+                log_entry(&gate.journal, base, lines, b"[]".to_vec()).await?;
+            }
+            return Ok(Offered { base, receipt: None });
+        }
+        let count = records.len();
+        let (done, rx) = BatchDone::new();
+        let parts = self.split(records, Some(&done));
+        drop(done);
+        let mut permits = self.reserve(parts, wait).await?;
+        let base = self.next_seqs(lines);
+        for (_, _, part) in &mut permits {
+            for (seq, _) in &mut part.records {
+                *seq = base + *seq - 1;
+            }
+        }
+        if let Some(gate) = &self.ingest {
+            let mut all: Vec<&(u64, Record)> = permits.iter().flat_map(|(_, _, p)| &p.records).collect();
+            all.sort_by_key(|(seq, _)| *seq);
+            let body = serde_json::to_vec(&all)
+                .map_err(|e| RefusedBatch { records: Vec::new(), error: Error::io("the ingest log", e.into()) });
+            let entry = match body {
+                Ok(body) => log_entry(&gate.journal, base, lines, body).await,
+                Err(e) => Err(e),
+            };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(mut refused) => {
+                    refused.records = permits.into_iter().flat_map(|(_, _, p)| p.records).collect();
+                    return Err(refused);
+                }
+            };
+            for (_, _, part) in &mut permits {
+                part.entry = entry;
+            }
+        }
+        self.send_reserved(permits);
+        Ok(Offered { base, receipt: Some(Receipt { records: count, done: rx }) })
+    }
+
+    /// Queues records read again from the ingest log for one shard, under
+    /// their entry, waiting while the queue is full.
+    pub(crate) async fn refeed(&self, shard: usize, records: Vec<(u64, Record)>, entry: u64) -> Result<(), Error> {
+        let n = records.len();
+        let mut batch = ShardBatch::new(records, None);
+        batch.entry = entry;
+        self.shards[shard].send(batch).await.map_err(|_| Error::Closed)?;
+        self.counted(shard, n);
+        Ok(())
     }
 
     /// Counts records refused for lack of room (in the summary's
@@ -358,6 +493,20 @@ impl Sink {
         self.counters.rejected.fetch_add(1, Ordering::Relaxed);
         metrics::rejected(&self.counters.labels, model, reason, 1);
         (self.on_reject)(seq, error);
+    }
+}
+
+/// Writes an ingest log entry off the async threads; returns its id.
+async fn log_entry(journal: &Journal, base: u64, lines: u64, body: Vec<u8>) -> Result<u64, RefusedBatch> {
+    let journal = journal.clone();
+    let written = tokio::task::spawn_blocking(move || journal.append_ingest_bytes(base, lines, body)).await;
+    match written {
+        Ok(Ok(entry)) => Ok(entry),
+        Ok(Err(error)) => Err(RefusedBatch { records: Vec::new(), error }),
+        Err(e) => Err(RefusedBatch {
+            records: Vec::new(),
+            error: Error::io("writing the ingest log", std::io::Error::other(e.to_string())),
+        }),
     }
 }
 

@@ -45,6 +45,10 @@ impl Journal {
     /// Records what `event` says about a retrain job; other events are
     /// ignored. Idempotent for a request seen twice.
     pub fn record_job_event(&self, event: &Event) -> Result<(), Error> {
+        self.noted(self.try_record_job_event(event))
+    }
+
+    fn try_record_job_event(&self, event: &Event) -> Result<(), Error> {
         let fail = |e: rusqlite::Error| self.error("recording a retrain job", &e);
         let conn = self.conn();
         match &event.kind {
@@ -177,6 +181,81 @@ impl Journal {
 
 /// The status of a job an operator cancelled.
 pub const CANCELLED: &str = "cancelled";
+
+/// Finished jobs (succeeded, failed, merged, cancelled) kept per journal;
+/// older ones are pruned with each checkpoint.
+pub const MAX_FINISHED_JOBS: i64 = 10_000;
+
+/// Prunes the finished jobs past the newest [`MAX_FINISHED_JOBS`].
+pub(crate) fn prune(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'merged', 'cancelled') AND id NOT IN
+             (SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'merged', 'cancelled')
+              ORDER BY updated_at DESC LIMIT ?1)",
+        [MAX_FINISHED_JOBS],
+    )?;
+    Ok(())
+}
+
+impl Journal {
+    /// Marks job `id` (finished or not) to be asked for again at the next
+    /// start of a stopped daemon: it becomes `queued`, which a start
+    /// publishes again under the same idempotency key.
+    pub fn requeue_job(&self, id: &str) -> Result<JobRow, Error> {
+        let result = self
+            .conn()
+            .execute(
+                "UPDATE jobs SET status = 'queued', updated_at = ?2,
+                     answer = 'retried by an operator: asked for again at the next start'
+                 WHERE id = ?1",
+                params![id, Utc::now().to_rfc3339()],
+            )
+            .map_err(|e| self.error("retrying a retrain job", &e));
+        self.noted(result)?;
+        self.job(id)?.ok_or_else(|| {
+            Error::io(
+                format!("journal {}", self.path().display()),
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("no job {id}")),
+            )
+        })
+    }
+
+    /// The `retrain_requested` event of job `id` (finished or not), for an
+    /// operator who asks for it again: published on a running daemon's
+    /// bus, its scheduler dispatches it under the same idempotency key.
+    /// Marks the job `requested`.
+    pub fn retry_job(&self, id: &str) -> Result<Event, Error> {
+        let job = self.job(id)?.ok_or_else(|| {
+            Error::io(
+                format!("journal {}", self.path().display()),
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("no job {id}")),
+            )
+        })?;
+        let (ts, seq): (String, i64) = self
+            .conn()
+            .query_row("SELECT requested_ts, seq FROM jobs WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.error("reading a retrain job", &e))?;
+        let ts = DateTime::parse_from_rfc3339(&ts)
+            .map_err(|e| self.error("reading a retrain job", &rusqlite::Error::ToSqlConversionFailure(e.into())))?
+            .with_timezone(&Utc);
+        let job_id = uuid::Uuid::parse_str(id)
+            .map_err(|e| self.error("reading a retrain job", &rusqlite::Error::ToSqlConversionFailure(e.into())))?;
+        let result = self
+            .conn()
+            .execute(
+                "UPDATE jobs SET status = ?2, updated_at = ?3, answer = 'retried by an operator' WHERE id = ?1",
+                params![id, REQUESTED, Utc::now().to_rfc3339()],
+            )
+            .map_err(|e| self.error("retrying a retrain job", &e));
+        self.noted(result)?;
+        Ok(Event::new(
+            monitor_core::record::ModelKey::new(job.model, job.version),
+            ts,
+            u64::try_from(seq).unwrap_or(0),
+            EventKind::RetrainRequested(monitor_core::event::RetrainRequest { job_id, reasons: job.reasons }),
+        ))
+    }
+}
 
 impl Journal {
     /// Marks the job `id` cancelled, so that it is not asked for again at

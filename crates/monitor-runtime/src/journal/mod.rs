@@ -10,21 +10,34 @@
 //!   on shutdown, restored at start, the oldest pruned.
 //! - [`jobs`]: retrain jobs, written by the [`JobJournal`] observer that the
 //!   engine installs, read by `model-monitor jobs`.
+//! - [`ingest`]: the records that HTTP requests were answered 2xx for, fed
+//!   again at start past the checkpoint.
+//! - [`outbox`]: one row per (receiver, event), written before the event is
+//!   handed on; receivers that take it deliver from it.
+//!
+//! A write that fails while the daemon runs (a full disk, a read-only
+//! directory) is counted in [`JournalHealth`], which `/readyz` and the
+//! metrics report, and said in the error of the operation that failed.
 
 pub mod checkpoint;
+pub mod ingest;
 pub mod jobs;
 pub mod observer;
+pub mod outbox;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use monitor_core::Error;
 use rusqlite::Connection;
 
 pub use self::checkpoint::Checkpoint;
+pub use self::ingest::IngestEntry;
 pub use self::jobs::JobRow;
 pub use self::observer::JobJournal;
+pub use self::outbox::OutboxRow;
 pub use self::schema::SCHEMA_VERSION;
 
 /// The journal's file name inside the state directory.
@@ -35,6 +48,33 @@ pub const JOURNAL_FILE: &str = "journal.sqlite3";
 pub struct Journal {
     path: Arc<PathBuf>,
     conn: Arc<Mutex<Connection>>,
+    health: Arc<JournalHealth>,
+}
+
+/// How the journal's writes have gone since it was opened.
+#[derive(Debug, Default)]
+pub struct JournalHealth {
+    errors: AtomicU64,
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl JournalHealth {
+    /// Writes that failed since the journal was opened.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write failed: the journal cannot be trusted to keep
+    /// what it is given until a write succeeds again.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// The last write error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 impl Journal {
@@ -47,7 +87,8 @@ impl Journal {
     }
 
     /// Opens the journal in `state_dir` that a daemon wrote, which must
-    /// exist (a stopped daemon's, for `model-monitor jobs`).
+    /// exist (a stopped daemon's, for `model-monitor jobs`). The whole file
+    /// is checked (`PRAGMA integrity_check`), not only its structure.
     pub fn open_existing(state_dir: &Path) -> Result<Self, Error> {
         let path = state_dir.join(JOURNAL_FILE);
         if !path.is_file() {
@@ -59,7 +100,15 @@ impl Journal {
                 ),
             ));
         }
-        Self::open_file(&path)
+        let journal = Self::open_file(&path)?;
+        let check: String = journal
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(|e| unreadable(&path, &e))?;
+        if check != "ok" {
+            return Err(corrupt(&path, &check));
+        }
+        Ok(journal)
     }
 
     /// Opens (or creates) the journal file at `path`.
@@ -72,7 +121,10 @@ impl Journal {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "the journal could not switch to WAL mode");
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(|e| unreadable(path, &e))?;
+        // The WAL file is truncated back to 64 MiB after each of SQLite's
+        // checkpoints, so that a burst does not leave it large.
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;")
+            .map_err(|e| unreadable(path, &e))?;
         let check: String =
             conn.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(|e| unreadable(path, &e))?;
         if check != "ok" {
@@ -80,7 +132,50 @@ impl Journal {
         }
         let mut conn = conn;
         schema::migrate(&mut conn, path)?;
-        Ok(Self { path: Arc::new(path.to_owned()), conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            path: Arc::new(path.to_owned()),
+            conn: Arc::new(Mutex::new(conn)),
+            health: Arc::new(JournalHealth::default()),
+        })
+    }
+
+    /// Bounds the file at `bytes` (rounded down to whole pages, at least
+    /// the pages it holds now): past it a write fails with "database or
+    /// disk is full", as on a full disk.
+    pub fn set_max_bytes(&self, bytes: u64) -> Result<(), Error> {
+        let conn = self.conn();
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| self.error("reading the page size", &e))?;
+        let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(1);
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.error("bounding the file's size", &e))?;
+        Ok(())
+    }
+
+    /// How its writes have gone.
+    pub fn health(&self) -> &JournalHealth {
+        &self.health
+    }
+
+    /// Counts the outcome of a write: a failure is counted, logged and
+    /// marks the journal failing until a write succeeds.
+    pub(crate) fn noted<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        match &result {
+            Ok(_) => {
+                if self.health.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(path = %self.path.display(), "the journal takes writes again");
+                }
+            }
+            Err(e) => {
+                self.health.errors.fetch_add(1, Ordering::Relaxed);
+                if !self.health.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "a write to the journal failed; /readyz fails until one succeeds");
+                }
+                *self.health.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+            }
+        }
+        result
     }
 
     /// The journal file.

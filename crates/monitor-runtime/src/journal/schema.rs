@@ -12,7 +12,7 @@ use monitor_core::Error;
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migration `i` takes a file from version `i` to `i + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -46,6 +46,36 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
          answer TEXT
      );
      CREATE INDEX jobs_by_status ON jobs (status, updated_at);",
+    // 2: the ingest log, each shard's place in it and the sources' positions
+    // in a checkpoint, and the outbox of deliveries.
+    "CREATE TABLE ingest_log (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         base_seq INTEGER NOT NULL,
+         lines INTEGER NOT NULL,
+         records BLOB NOT NULL
+     );
+     ALTER TABLE checkpoint_shards ADD COLUMN ingest_entry INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE checkpoint_shards ADD COLUMN source_seq INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE checkpoint_positions (
+         checkpoint_id INTEGER NOT NULL REFERENCES checkpoints (id) ON DELETE CASCADE,
+         partition TEXT NOT NULL,
+         offset INTEGER NOT NULL,
+         PRIMARY KEY (checkpoint_id, partition)
+     );
+     CREATE TABLE outbox (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         receiver TEXT NOT NULL,
+         alert_key TEXT NOT NULL,
+         event TEXT NOT NULL,
+         status TEXT NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         next_attempt_ms INTEGER NOT NULL,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         last_error TEXT
+     );
+     CREATE INDEX outbox_by_receiver ON outbox (receiver, status, id);
+     CREATE INDEX outbox_by_key ON outbox (receiver, alert_key, id);",
 ];
 
 /// The schema version of the file behind `conn`: 0 when it has none.
@@ -61,6 +91,12 @@ pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
 
 /// Brings the file at `path` up to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
+    migrate_to(conn, path, SCHEMA_VERSION)
+}
+
+/// Brings the file at `path` up to version `target` (the tests build files
+/// at every earlier version with it).
+pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: u32) -> Result<(), Error> {
     let fail = |doing: &str, e: rusqlite::Error| {
         Error::io(format!("journal {}: {doing}", path.display()), std::io::Error::other(e.to_string()))
     };
@@ -74,7 +110,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
             )),
         ));
     }
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (from, sql) in MIGRATIONS.iter().enumerate().take(target as usize).skip(found as usize) {
         let to = from + 1;
         let tx = conn.transaction().map_err(|e| fail("starting a migration", e))?;
         tx.execute_batch(sql).map_err(|e| fail(&format!("migrating to schema version {to}"), e))?;
@@ -102,23 +138,52 @@ mod tests {
         assert_eq!(version(&journal.conn()).expect("version"), SCHEMA_VERSION);
     }
 
+    /// A row in every table a version holds, so that a migration is tried
+    /// on a file with data in it, not only on an empty one.
+    fn fill(conn: &Connection, version: u32) {
+        if version >= 1 {
+            conn.execute_batch(
+                "INSERT INTO checkpoints (taken_at, shards, next_seq) VALUES ('2024-01-01T00:00:00+00:00', 1, 5);
+                 INSERT INTO checkpoint_shards (checkpoint_id, shard, snapshot) VALUES (1, 0, x'7b7d');
+                 INSERT INTO jobs (id, model, version, reasons, requested_ts, seq, status, created_at, updated_at)
+                 VALUES ('j', 'm', 'v', '[]', '2024-01-01T00:00:00+00:00', 3, 'queued',
+                         '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00');",
+            )
+            .expect("fill v1");
+        }
+    }
+
     #[test]
     fn every_earlier_version_is_migrated() {
-        // Version 0: an empty SQLite database (a file created, nothing in it).
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("v0.sqlite3");
-        Connection::open(&path).expect("create").execute_batch("PRAGMA user_version = 0; VACUUM;").expect("v0");
-        assert!(path.exists());
-        let journal = Journal::open_file(&path).expect("migrate v0");
-        let conn = journal.conn();
-        assert_eq!(version(&conn).expect("version"), SCHEMA_VERSION);
-        for table in ["checkpoints", "checkpoint_shards", "jobs"] {
-            let n: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
-                    r.get(0)
-                })
-                .expect("table");
-            assert_eq!(n, 1, "{table}");
+        for from in 0..SCHEMA_VERSION {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join(format!("v{from}.sqlite3"));
+            {
+                // Version 0: an empty SQLite database (a file created, nothing in it).
+                let mut conn = Connection::open(&path).expect("create");
+                conn.execute_batch("PRAGMA user_version = 0; VACUUM;").expect("v0");
+                migrate_to(&mut conn, &path, from).expect("build the earlier version");
+                assert_eq!(version(&conn).expect("version"), from);
+                fill(&conn, from);
+            }
+            let journal = Journal::open_file(&path).unwrap_or_else(|e| panic!("migrate v{from}: {e}"));
+            let conn = journal.conn();
+            assert_eq!(version(&conn).expect("version"), SCHEMA_VERSION, "from v{from}");
+            for table in ["checkpoints", "checkpoint_shards", "jobs", "ingest_log", "checkpoint_positions", "outbox"] {
+                let n: i64 = conn
+                    .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+                        r.get(0)
+                    })
+                    .expect("table");
+                assert_eq!(n, 1, "{table} from v{from}");
+            }
+            drop(conn);
+            if from >= 1 {
+                // The data of the earlier version is still read.
+                assert_eq!(journal.job("j").expect("job").expect("row").status, "queued");
+                let latest = journal.latest_checkpoint().expect("checkpoint").expect("one");
+                assert_eq!((latest.next_seq, latest.ingest_entries.as_slice()), (5, &[0][..]));
+            }
         }
     }
 

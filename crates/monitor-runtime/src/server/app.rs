@@ -17,6 +17,8 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use monitor_core::Error;
 use monitor_core::observer::Observer;
+use monitor_report::{Collector, Limits};
+use monitor_strategies::{MonitorPlan, WindowFeed};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::{self, Token};
 use super::config::ServerConfig;
 use super::events::{EventLog, EventLogObserver};
-use super::{health, ingest, metrics, openapi, query};
+use super::{dashboard, health, ingest, journal, metrics, openapi, query};
 use crate::engine::{Engine, Sink};
 
 /// How often histograms are drained when nobody scrapes.
@@ -42,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: PrometheusHandle,
     /// The `model` labels of the open-findings gauge set so far.
     pub(crate) open_labels: Mutex<BTreeSet<String>>,
+    /// The recent windows the dashboard draws.
+    pub(crate) dashboard: Collector,
     draining: AtomicBool,
 }
 
@@ -102,6 +106,7 @@ pub struct Server {
     token: Option<Token>,
     events: Arc<EventLog>,
     metrics: PrometheusHandle,
+    dashboard: Collector,
 }
 
 impl std::fmt::Debug for Server {
@@ -128,7 +133,7 @@ impl Server {
             ));
         }
         let events = Arc::new(EventLog::new(config.event_ring, config.recent_per_model, config.tracked_models));
-        Ok(Self { config, token, events, metrics: metrics::recorder() })
+        Ok(Self { config, token, events, metrics: metrics::recorder(), dashboard: dashboard::unlabelled() })
     }
 
     /// The settings.
@@ -140,6 +145,28 @@ impl Server {
     /// server answers with. Add it to the engine before spawning it.
     pub fn observer(&self) -> Box<dyn Observer> {
         Box::new(EventLogObserver { log: Arc::clone(&self.events) })
+    }
+
+    /// Titles the dashboard's charts with the detectors of `plan` (the
+    /// plan the engine runs).
+    #[must_use]
+    pub fn with_plan(mut self, plan: &MonitorPlan) -> Self {
+        self.dashboard = Collector::new(plan, Limits::LIVE);
+        self
+    }
+
+    /// The window feed of the dashboard, for
+    /// [`EngineBuilder::window_feed`](crate::EngineBuilder::window_feed):
+    /// without it, the dashboard lists no window.
+    pub fn window_feed(&self) -> impl Fn(usize) -> Box<dyn WindowFeed> + Send + Sync + 'static + use<> {
+        let dashboard = self.dashboard.clone();
+        move |_| dashboard.feed()
+    }
+
+    /// The observer that follows retrain jobs for the dashboard. Add it to
+    /// the engine before spawning it.
+    pub fn dashboard_observer(&self) -> Box<dyn Observer> {
+        self.dashboard.observer()
     }
 
     /// Listens on `server.listen` and serves `engine`.
@@ -174,6 +201,7 @@ impl Server {
             admission: Arc::new(Semaphore::new(permits)),
             metrics: self.metrics.clone(),
             open_labels: Mutex::new(BTreeSet::new()),
+            dashboard: self.dashboard,
             draining: AtomicBool::new(false),
         }));
         let stop = CancellationToken::new();
@@ -254,13 +282,21 @@ async fn not_found() -> Response {
 fn router(state: AppState) -> Router {
     let writes = Router::new()
         .route("/v1/records", post(ingest::post_records))
+        .route("/v1/jobs/{id}/retry", post(journal::retry_job))
+        .route("/v1/jobs/{id}/cancel", post(journal::cancel_job))
+        .route("/v1/outbox/{id}/retry", post(journal::retry_outbox))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()
         .route("/v1/models", get(query::list_models))
         .route("/v1/models/{model}", get(query::get_model))
         .route("/v1/events", get(query::events))
+        .route("/v1/jobs", get(journal::list_jobs))
+        .route("/v1/jobs/{id}", get(journal::get_job))
+        .route("/v1/outbox", get(journal::list_outbox))
         .route("/v1/openapi.json", get(openapi::get_document))
         .route("/metrics", get(metrics::scrape))
+        .route("/", get(dashboard::index))
+        .route("/models/{model}", get(dashboard::model))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token_for_reads));
     let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
     Router::new()

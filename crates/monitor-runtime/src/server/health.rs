@@ -1,5 +1,6 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (config loaded,
-//! every shard and observer running, not shutting down).
+//! every shard and observer running, the journal taking writes, not
+//! shutting down).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,19 +23,41 @@ struct Readiness {
     shards: usize,
     shards_running: usize,
     observers: Vec<ObserverHealth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<JournalReadiness>,
+}
+
+/// The journal's part of `/readyz`.
+#[derive(Debug, Serialize)]
+struct JournalReadiness {
+    /// Whether its last write succeeded.
+    ok: bool,
+    /// Writes that failed since the start.
+    errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
 }
 
 /// `GET /readyz`: 200 when records can be taken in and handed on, else 503.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let health = state.engine.health();
     let draining = state.is_draining() || state.engine.is_stopping();
-    let ready = health.ready() && !draining;
+    let journal = state.engine.journal().map(|j| {
+        let h = j.health();
+        JournalReadiness {
+            ok: !h.failing(),
+            errors: h.errors(),
+            last_error: h.failing().then(|| h.last_error()).flatten(),
+        }
+    });
+    let ready = health.ready() && !draining && journal.as_ref().is_none_or(|j| j.ok);
     let body = Readiness {
         ready,
         draining,
         shards: health.shards,
         shards_running: health.shards_running,
         observers: health.observers,
+        journal,
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

@@ -324,36 +324,48 @@ async fn admit(state: &AppState, parsed: Parsed) -> Response {
         return error_body(StatusCode::PAYLOAD_TOO_LARGE, &message);
     }
     let accepted = records.len();
-    if accepted > 0 {
-        let deadline = tokio::time::Instant::now() + config.ingest_wait.as_std();
+    let deadline = tokio::time::Instant::now() + config.ingest_wait.as_std();
+    let permit = if accepted > 0 {
         let wanted = u32::try_from(accepted).unwrap_or(u32::MAX);
-        let permit =
-            match tokio::time::timeout_at(deadline, Arc::clone(&state.admission).acquire_many_owned(wanted)).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return unavailable(),
-                Err(_) => {
-                    state.sink.count_overloaded(&records);
-                    return too_many(state);
-                }
-            };
-        let base = state.sink.next_seqs(lines);
-        let numbered: Vec<(u64, Record)> = records.into_iter().map(|(line, r)| (base + line - 1, r)).collect();
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match state.sink.offer_batch(numbered, left).await {
-            Ok(receipt) => {
+        match tokio::time::timeout_at(deadline, Arc::clone(&state.admission).acquire_many_owned(wanted)).await {
+            Ok(Ok(permit)) => Some(permit),
+            Ok(Err(_)) => return unavailable(),
+            Err(_) => {
+                state.sink.count_overloaded(&records);
+                return too_many(state);
+            }
+        }
+    } else {
+        None
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    // Numbered once queued (and, with a journal, written to its ingest log).
+    let base = match state.sink.offer_lines(lines, records, left).await {
+        Ok(offered) => {
+            if let (Some(receipt), Some(permit)) = (offered.receipt, permit) {
                 // The records' share of the budget comes back once processed.
                 tokio::spawn(async move {
                     receipt.processed().await;
                     drop(permit);
                 });
             }
-            Err(refused) if matches!(refused.error, Error::Full) => return too_many(state),
-            Err(_) => return unavailable(),
+            offered.base
         }
-        record_rejections(state, base, &rejected);
-    } else {
-        record_rejections(state, state.sink.next_seqs(lines), &rejected);
-    }
+        Err(refused) => {
+            return match refused.error {
+                Error::Full => too_many(state),
+                Error::Closed => unavailable(),
+                e => {
+                    tracing::error!(error = %e, "a request's records could not be written to the journal");
+                    error_body(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the journal cannot be written; nothing in this request was accepted: send it again later",
+                    )
+                }
+            };
+        }
+    };
+    record_rejections(state, base, &rejected);
     let listed = rejected.len().min(config.max_reported_rejections);
     let errors = rejected
         .iter()

@@ -48,8 +48,14 @@ pub const LABELS_EXPIRED: &str = "model_monitor_labels_expired_total";
 pub const VERSIONS_EVICTED: &str = "model_monitor_versions_evicted_total";
 /// Signals ignored over a limit.
 pub const SIGNALS_DROPPED: &str = "model_monitor_signals_dropped_total";
+/// Webhook notifications by `observer`, `receiver` and `outcome`.
+pub use monitor_core::observer::WEBHOOK_DELIVERIES_METRIC as WEBHOOK_DELIVERIES;
 /// 1 when the server is ready (as `/readyz`), else 0.
 pub const READY: &str = "model_monitor_ready";
+/// Writes to the journal that failed (a full disk, a read-only directory).
+pub const JOURNAL_ERRORS: &str = "model_monitor_journal_errors_total";
+/// 1 while the journal's last write failed, else 0.
+pub const JOURNAL_FAILING: &str = "model_monitor_journal_failing";
 
 /// Every metric `/metrics` exports, the engine's and the server's: what
 /// dashboards and alerting rules may name. Histograms (the names ending in
@@ -76,6 +82,9 @@ pub const EXPORTED: &[&str] = &[
     VERSIONS_EVICTED,
     SIGNALS_DROPPED,
     READY,
+    WEBHOOK_DELIVERIES,
+    JOURNAL_ERRORS,
+    JOURNAL_FAILING,
 ];
 
 /// Histogram buckets, in seconds: half a millisecond to ten seconds.
@@ -128,7 +137,12 @@ async fn refresh(state: &AppState) {
         metrics::gauge!(OBSERVER_QUEUE, "observer" => o.name.clone(), "index" => index.to_string())
             .set(o.queued as f64);
     }
-    let ready = health.ready() && !state.is_draining() && !state.engine.is_stopping();
+    let journal_failing = state.engine.journal().is_some_and(|j| j.health().failing());
+    if let Some(journal) = state.engine.journal() {
+        metrics::counter!(JOURNAL_ERRORS).absolute(journal.health().errors());
+        metrics::gauge!(JOURNAL_FAILING).set(if journal_failing { 1.0 } else { 0.0 });
+    }
+    let ready = health.ready() && !state.is_draining() && !state.engine.is_stopping() && !journal_failing;
     metrics::gauge!(READY).set(if ready { 1.0 } else { 0.0 });
     let summary = state.engine.stats();
     metrics::counter!(LABELS_JOINED).absolute(summary.monitor.labels_joined);

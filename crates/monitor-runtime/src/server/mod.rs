@@ -16,7 +16,9 @@
 //! | `metrics` | `GET /metrics`: the Prometheus recorder, scrape-time gauges |
 //! | `auth` | the bearer token, compared in constant time |
 //! | `health` | `GET /healthz`, `GET /readyz` |
+//! | `journal` | `/v1/jobs`, `/v1/outbox`: the journal's jobs and deliveries |
 //! | `openapi` | `GET /v1/openapi.json` |
+//! | `dashboard` | `GET /` and `GET /models/{model}`: the live dashboard |
 //! | `app` | the routes, the shared state, shutdown |
 //!
 //! [`ServerConfig`] is always built, so that every command reads the same
@@ -35,11 +37,15 @@ mod app;
 #[cfg(feature = "server")]
 mod auth;
 #[cfg(feature = "server")]
+mod dashboard;
+#[cfg(feature = "server")]
 mod events;
 #[cfg(feature = "server")]
 mod health;
 #[cfg(feature = "server")]
 mod ingest;
+#[cfg(feature = "server")]
+mod journal;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]

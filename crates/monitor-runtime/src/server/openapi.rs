@@ -196,6 +196,50 @@ fn schemas() -> Value {
                 "missed": count
             }
         },
+        "JournalJob": {
+            "type": "object",
+            "required": ["id", "model", "version", "reasons", "status", "attempts", "created_at", "updated_at", "dispatcher", "answer"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "model": {"type": "string"},
+                "version": {"type": "string"},
+                "reasons": {"type": "array", "items": {"type": "object"}},
+                "status": {"type": "string", "enum": ["requested", "queued", "dispatched", "succeeded", "failed", "merged", "cancelled"]},
+                "attempts": count,
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "dispatcher": nullable_string,
+                "answer": nullable_string
+            }
+        },
+        "Jobs": {
+            "type": "object",
+            "required": ["jobs"],
+            "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/JournalJob"}}}
+        },
+        "OutboxRow": {
+            "type": "object",
+            "required": ["id", "receiver", "key", "event_type", "model", "version", "seq", "status", "attempts", "next_attempt_at", "created_at", "last_error"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "receiver": {"type": "string"},
+                "key": {"type": "string", "description": "What orders deliveries: `alert:<dedup key>` or `job:<id>`."},
+                "event_type": {"type": "string", "enum": ["finding", "recovered", "retrain_requested", "job_status"]},
+                "model": {"type": "string"},
+                "version": {"type": "string"},
+                "seq": count,
+                "status": {"type": "string", "enum": ["pending", "delivered", "skipped", "failed"]},
+                "attempts": count,
+                "next_attempt_at": {"type": "string", "format": "date-time"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "last_error": nullable_string
+            }
+        },
+        "Outbox": {
+            "type": "object",
+            "required": ["rows"],
+            "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/OutboxRow"}}}
+        },
         "Health": {
             "type": "object",
             "required": ["status"],
@@ -209,6 +253,12 @@ fn schemas() -> Value {
                 "draining": {"type": "boolean"},
                 "shards": count,
                 "shards_running": count,
+                "journal": {
+                    "type": "object",
+                    "description": "With `engine.state_dir`: whether the journal's last write succeeded, and the failed writes.",
+                    "required": ["ok", "errors"],
+                    "properties": {"ok": {"type": "boolean"}, "errors": count, "last_error": {"type": "string"}}
+                },
                 "observers": {
                     "type": "array",
                     "items": {
@@ -306,6 +356,84 @@ pub fn document() -> Value {
                     }), true)
                 }
             },
+            "/v1/jobs": {
+                "get": {
+                    "summary": "Retrain jobs in the journal, newest first.",
+                    "security": read_security,
+                    "parameters": [
+                        {"name": "status", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "required": false, "description": "Jobs listed at most (default 50).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                    ],
+                    "responses": common(json!({
+                        "200": json_response("The jobs.", "Jobs"),
+                        "400": error_response("A bad query string."),
+                        "404": error_response("The daemon keeps no journal (`engine.state_dir`).")
+                    }), true)
+                }
+            },
+            "/v1/jobs/{id}": {
+                "get": {
+                    "summary": "One retrain job: its reasons, attempts, dispatcher and last answer.",
+                    "security": read_security,
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": common(json!({
+                        "200": json_response("The job.", "JournalJob"),
+                        "404": error_response("No such job, or no journal.")
+                    }), true)
+                }
+            },
+            "/v1/jobs/{id}/retry": {
+                "post": {
+                    "summary": "Ask for the job again: the retrain scheduler dispatches it under the same idempotency key.",
+                    "security": [{"bearerAuth": []}],
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": common(json!({
+                        "200": json_response("The job, now `requested`.", "JournalJob"),
+                        "404": error_response("No such job, or no journal.")
+                    }), true)
+                }
+            },
+            "/v1/jobs/{id}/cancel": {
+                "post": {
+                    "summary": "Mark a job that is not finished cancelled: no start asks for it again.",
+                    "security": [{"bearerAuth": []}],
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": common(json!({
+                        "200": json_response("The job, now `cancelled`.", "JournalJob"),
+                        "404": error_response("No such job, or no journal."),
+                        "409": error_response("The job is finished.")
+                    }), true)
+                }
+            },
+            "/v1/outbox": {
+                "get": {
+                    "summary": "Deliveries in the outbox, newest first.",
+                    "security": read_security,
+                    "parameters": [
+                        {"name": "receiver", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "required": false, "description": "Rows listed at most (default 50).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                    ],
+                    "responses": common(json!({
+                        "200": json_response("The rows.", "Outbox"),
+                        "400": error_response("A bad query string."),
+                        "404": error_response("The daemon keeps no journal (`engine.state_dir`).")
+                    }), true)
+                }
+            },
+            "/v1/outbox/{id}/retry": {
+                "post": {
+                    "summary": "Make a pending or failed delivery due now, its attempts counted from zero.",
+                    "security": [{"bearerAuth": []}],
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}],
+                    "responses": common(json!({
+                        "200": json_response("The row, now due.", "OutboxRow"),
+                        "400": error_response("The id is not a number."),
+                        "404": error_response("No such row, or no journal."),
+                        "409": error_response("The row was delivered or skipped.")
+                    }), true)
+                }
+            },
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document.",
@@ -324,6 +452,25 @@ pub fn document() -> Value {
                     }), true)
                 }
             },
+            "/": {
+                "get": {
+                    "summary": "The live dashboard: every model with its status (HTML, reloads on its own, fetches nothing).",
+                    "security": read_security,
+                    "responses": common(json!({
+                        "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+                    }), true)
+                }
+            },
+            "/models/{model}": {
+                "get": {
+                    "summary": "The dashboard's page of one model: the charts of its recent windows, findings and jobs.",
+                    "security": read_security,
+                    "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": common(json!({
+                        "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+                    }), true)
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Liveness: the process answers.",
@@ -333,7 +480,7 @@ pub fn document() -> Value {
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: every shard and observer runs, and the server is not shutting down.",
+                    "summary": "Readiness: every shard and observer runs, the journal takes writes, and the server is not shutting down.",
                     "security": [{}],
                     "responses": {
                         "200": json_response("Ready.", "Readiness"),

@@ -77,13 +77,27 @@ impl LineSource {
         reader: impl Read + Send + 'static,
         max_line_bytes: usize,
     ) -> Self {
+        Self::spawn_after(name, partition, reader, max_line_bytes, 0)
+    }
+
+    /// As [`LineSource::spawn`], resuming after the first `skip` lines
+    /// (read, not parsed): for a file whose first `skip` lines a checkpoint
+    /// holds ([`Sink::resume`](crate::Sink::resume)). Line numbers and
+    /// `seq`s stay those of the whole file.
+    pub fn spawn_after(
+        name: impl Into<String>,
+        partition: impl Into<String>,
+        reader: impl Read + Send + 'static,
+        max_line_bytes: usize,
+        skip: u64,
+    ) -> Self {
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
         let (tx, rx) = mpsc::channel(parallelism + 2);
         let partition = partition.into();
         let max = max_line_bytes.clamp(1, MAX_LINE_BYTES_LIMIT);
         tokio::task::spawn_blocking(move || {
             let reader = BufReader::with_capacity(64 * 1024, reader);
-            if let Err(e) = read_chunks(reader, &partition, max, &tx) {
+            if let Err(e) = read_chunks(reader, &partition, max, skip, &tx) {
                 let _ = tx.blocking_send(Err(e));
             }
         });
@@ -186,6 +200,7 @@ fn read_chunks<R: Read>(
     mut reader: BufReader<R>,
     partition: &str,
     max: usize,
+    skip: u64,
     tx: &mpsc::Sender<Result<Chunk>>,
 ) -> Result<()> {
     let mut chunk = Chunk::default();
@@ -195,6 +210,10 @@ fn read_chunks<R: Read>(
         let line = read_line(&mut reader, &mut buf, max)
             .map_err(|e| Error::io(format!("reading {partition} after line {index}"), e))?;
         let seq = index;
+        if seq < skip && !matches!(line, Line::End) {
+            index += 1;
+            continue;
+        }
         match line {
             Line::End => break,
             Line::TooLong(len) => chunk.lines.push((seq, LineEnd::TooLong { len, max })),

@@ -6,7 +6,6 @@
 //! batches were read. Acknowledgements are delivered between calls to
 //! `next_batch`, and all of them before `pump` returns.
 
-mod input;
 mod lines;
 #[cfg(feature = "parquet")]
 mod parquet;
@@ -18,11 +17,11 @@ use monitor_core::{Error, RecordError};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-pub use self::input::{InputColumns, MAX_MAPPED_COLUMNS};
 pub use self::lines::{BATCH, BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, LineSource, MAX_LINE_BYTES_LIMIT};
 #[cfg(feature = "parquet")]
 pub use self::parquet::ParquetSource;
 use crate::engine::{BatchDone, Sink};
+pub use monitor_core::columnar::{InputColumns, MAX_MAPPED_COLUMNS};
 
 /// Batches submitted and not yet acknowledged before `pump` waits for the
 /// oldest: bounds what a source must be able to replay after a crash.
@@ -86,7 +85,7 @@ pub async fn pump(
     let mut in_flight: VecDeque<(Option<Position>, oneshot::Receiver<()>)> = VecDeque::new();
     loop {
         let full = in_flight.len() >= MAX_IN_FLIGHT;
-        ack_done(source, &mut in_flight, &mut report, full).await;
+        ack_done(source, sink, &mut in_flight, &mut report, full).await;
         let next = tokio::select! {
             biased;
             () = stop.cancelled() => break,
@@ -134,7 +133,7 @@ pub async fn pump(
         }
     }
     while !in_flight.is_empty() {
-        ack_done(source, &mut in_flight, &mut report, true).await;
+        ack_done(source, sink, &mut in_flight, &mut report, true).await;
     }
     Ok(report)
 }
@@ -143,6 +142,7 @@ pub async fn pump(
 /// for the oldest one first when `wait` is set.
 async fn ack_done(
     source: &mut dyn Source,
+    sink: &Sink,
     in_flight: &mut VecDeque<(Option<Position>, oneshot::Receiver<()>)>,
     report: &mut SourceReport,
     mut wait: bool,
@@ -161,6 +161,7 @@ async fn ack_done(
             if let Err(e) = source.ack(&position).await {
                 tracing::warn!(source = source.name(), %position, error = %e, "source could not record an acknowledgement");
             }
+            sink.acknowledged(&position);
             report.acked = Some(position);
         }
     }

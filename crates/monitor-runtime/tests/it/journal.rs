@@ -201,3 +201,58 @@ async fn unfinished_jobs_are_requested_again_with_their_ids_at_start() {
     let statuses: Vec<String> = journal.jobs(None, 10).unwrap().into_iter().map(|j| j.status).collect();
     assert_eq!(statuses.iter().filter(|s| *s == "succeeded").count(), 1, "{statuses:?}");
 }
+
+/// The journal's files, in bytes: the database and its WAL.
+fn journal_bytes(dir: &std::path::Path) -> u64 {
+    ["journal.sqlite3", "journal.sqlite3-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The bound docs/JOURNAL.md gives for this load: checkpoints and the
+/// ingest log of one interval, well under it.
+const SOAK_BOUND: u64 = 16 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_stays_bounded_under_a_steady_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = EngineConfig {
+        checkpoint_interval: monitor_core::duration::HumanDuration::from_secs(1),
+        ..settings(Some(dir.path()))
+    };
+    let engine = builder(LATENCY_CONFIG).settings(settings).spawn().unwrap();
+    let sink = engine.sink();
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+    let started = std::time::Instant::now();
+    let mut sizes = Vec::new();
+    let mut sent = 0u64;
+    // Four and a half seconds of requests of 100 records: four checkpoints.
+    while started.elapsed() < std::time::Duration::from_millis(4500) {
+        let records = (0..100u64)
+            .map(|j| {
+                let ts = (base + chrono::Duration::seconds((sent + j) as i64)).to_rfc3339();
+                let line = format!(r#"{{"model": "m{}", "ts": "{ts}", "latency_ms": {}}}"#, j % 5, 10 + j % 7);
+                (j + 1, Record::parse(&line, chrono::Utc::now()).unwrap())
+            })
+            .collect();
+        let offered = sink.offer_lines(100, records, std::time::Duration::from_secs(5)).await.unwrap();
+        offered.receipt.unwrap().processed().await;
+        sent += 100;
+        sizes.push(journal_bytes(dir.path()));
+    }
+    engine.shutdown().await;
+    let journal = Journal::open_existing(dir.path()).unwrap();
+    // The last checkpoint covers every entry but the newest, kept for numbering.
+    assert_eq!(journal.ingest_len().unwrap(), 1);
+    let largest = sizes.iter().copied().max().unwrap();
+    assert!(largest < SOAK_BOUND, "the journal reached {largest} bytes after {sent} records");
+    // It stops growing once the first checkpoints prune the ingest log:
+    // the second half is no larger than twice the first's largest.
+    let half = sizes.len() / 2;
+    let first = sizes[..half].iter().copied().max().unwrap();
+    let second = sizes[half..].iter().copied().max().unwrap();
+    assert!(second <= first * 2, "grew from {first} to {second} bytes");
+    assert!(sent > 1000, "{sent}");
+}

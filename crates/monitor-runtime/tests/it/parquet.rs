@@ -254,3 +254,30 @@ fn input_names_are_bounded() {
     let columns = InputColumns { model: Some("m".into()), default_model: Some("n".into()), ..Default::default() };
     assert!(columns.validate().unwrap_err().to_string().contains("input.default_model"));
 }
+
+#[test]
+fn a_reference_file_may_be_parquet() {
+    use monitor_strategies::detectors::ReferenceFile;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.parquet");
+    write(
+        &path,
+        vec![
+            ("features.amount", Arc::new(Float64Array::from(vec![3.0, 1.0, 2.0])) as ArrayRef),
+            ("features.country", countries(&[Some("DE"), Some("DE"), Some("FR")])),
+        ],
+        2,
+    );
+    let data = ReferenceFile::new(&path).load().unwrap();
+    assert_eq!(data.records(), 3);
+    let amount = data.signal("features.amount").unwrap();
+    assert_eq!(amount.values, [3.0, 1.0, 2.0]);
+    assert_eq!(amount.sorted.as_slice(), [1.0, 2.0, 3.0]);
+    let country = data.signal("features.country").unwrap();
+    assert_eq!(country.categories.get("DE"), Some(&2));
+
+    // A bad row names the file and the row.
+    write(&path, vec![("latency_ms", Arc::new(Float64Array::from(vec![1.0, -1.0])) as ArrayRef)], 2);
+    let e = ReferenceFile::new(&path).load().unwrap_err().to_string();
+    assert!(e.contains("train.parquet") && e.contains("line 2") && e.contains("latency_ms"), "{e}");
+}

@@ -514,21 +514,48 @@ async fn metrics_scrape_parses_as_prometheus_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_path_answers_as_documented() {
-    let s = start("").await;
+    let state = tempfile::tempdir().unwrap();
+    let mut config = config("");
+    config.engine.state_dir = Some(state.path().to_owned());
+    let s = start_with(config, vec![Box::new(Outboxed)]).await;
     let doc = openapi_document();
     assert_eq!(doc["openapi"], "3.1.0");
     let served = s.get("/v1/openapi.json", "/v1/openapi.json").await.json();
     assert_eq!(served, doc);
-    s.post("{\"model\": \"documented\", \"latency_ms\": 1}\n", "application/x-ndjson").await;
-    s.model_until("documented", |_| true).await;
+    // A drift and its retrain request: a job, and rows in the outbox.
+    s.post(
+        "{\"model\": \"documented\", \"latency_ms\": 500}\n{\"model\": \"documented\", \"latency_ms\": 500}\n",
+        "application/x-ndjson",
+    )
+    .await;
+    s.model_until("documented", |m| !m["jobs"].as_array().unwrap().is_empty()).await;
+    let mut job = String::new();
+    let mut row = 0;
+    for _ in 0..500 {
+        let jobs = s.get("/v1/jobs", "/v1/jobs").await.json();
+        let rows = s.get("/v1/outbox", "/v1/outbox").await.json();
+        if let (Some(j), Some(r)) = (jobs["jobs"][0]["id"].as_str(), rows["rows"][0]["id"].as_u64()) {
+            (job, row) = (j.to_owned(), r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!job.is_empty() && row > 0, "no job or outbox row");
     let mut called = Vec::new();
     for (template, operations) in doc["paths"].as_object().unwrap() {
         for method in operations.as_object().unwrap().keys() {
-            let path = template.replace("{model}", "documented");
-            let answer = match method.as_str() {
-                "get" => s.get(&path, template).await,
-                "post" => s.post("{\"model\": \"documented\", \"latency_ms\": 2}\n", "application/x-ndjson").await,
-                other => panic!("undocumented method {other}"),
+            let path = template
+                .replace("{model}", "documented")
+                .replace("{id}", if template.starts_with("/v1/jobs") { &job } else { "" });
+            let path =
+                if template.starts_with("/v1/outbox/") { template.replace("{id}", &row.to_string()) } else { path };
+            let answer = match (method.as_str(), template.as_str()) {
+                ("get", _) => s.get(&path, template).await,
+                ("post", "/v1/records") => {
+                    s.post("{\"model\": \"documented\", \"latency_ms\": 2}\n", "application/x-ndjson").await
+                }
+                ("post", _) => s.send(s.client.post(format!("{}{path}", s.base)), "post", template).await,
+                (other, _) => panic!("undocumented method {other}"),
             };
             assert!(answer.status.is_success(), "{method} {path}: {} {}", answer.status, answer.text);
             called.push(format!("{method} {template}"));
@@ -538,20 +565,50 @@ async fn every_documented_path_answers_as_documented() {
     assert_eq!(
         called,
         [
+            "get /",
             "get /healthz",
             "get /metrics",
+            "get /models/{model}",
             "get /readyz",
             "get /v1/events",
+            "get /v1/jobs",
+            "get /v1/jobs/{id}",
             "get /v1/models",
             "get /v1/models/{model}",
             "get /v1/openapi.json",
+            "get /v1/outbox",
+            "post /v1/jobs/{id}/cancel",
+            "post /v1/jobs/{id}/retry",
+            "post /v1/outbox/{id}/retry",
             "post /v1/records"
         ]
     );
-    // Bad query strings are documented answers too.
+    // Bad query strings, unknown ids and refused actions are documented answers too.
     assert_eq!(s.get("/v1/events?since=minus-one", "/v1/events").await.status, StatusCode::BAD_REQUEST);
     assert_eq!(s.get("/v1/models?limit=-1", "/v1/models").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(s.get("/v1/jobs?limit=0", "/v1/jobs").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(s.get("/v1/jobs/nobody", "/v1/jobs/{id}").await.status, StatusCode::NOT_FOUND);
+    let cancel = || s.send(s.client.post(format!("{}/v1/jobs/{job}/cancel", s.base)), "post", "/v1/jobs/{id}/cancel");
+    assert_eq!(cancel().await.status, StatusCode::OK);
+    let again = cancel().await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     s.stop().await;
+}
+
+/// An observer that takes the outbox and delivers nothing: its rows stay pending.
+struct Outboxed;
+
+#[async_trait]
+impl Observer for Outboxed {
+    fn name(&self) -> &str {
+        "outboxed"
+    }
+    fn use_outbox(&mut self, _outbox: std::sync::Arc<dyn monitor_core::outbox::Outbox>, _receiver: &str) -> bool {
+        true
+    }
+    async fn on_event(&mut self, _event: &Event) -> MonitorResult<()> {
+        Ok(())
+    }
 }
 
 /// An observer that does nothing, to stand in the engine's observer list.
@@ -683,4 +740,44 @@ fn the_alerting_rules_parse_and_query_exported_metrics() {
     ] {
         assert!(alerts.iter().any(|a| a == wanted), "no {wanted} rule");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_fails_readiness_and_raises_a_metric_without_crashing() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = config("");
+    config.engine.state_dir = Some(state.path().to_owned());
+    // A journal bounded at 1 MiB fills as a disk would.
+    config.engine.journal_max_mib = 1;
+    let s = start_with(config, Vec::new()).await;
+    let pad = "x".repeat(200);
+    let body: String = (0..1000)
+        .map(|i| {
+            format!("{{\"model\": \"full-{}\", \"latency_ms\": 1, \"features\": {{\"pad\": \"{pad}\"}}}}\n", i % 3)
+        })
+        .collect();
+    let mut refused = None;
+    for _ in 0..50 {
+        let answer = s.post(body.clone(), "application/x-ndjson").await;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    // Refused, not acknowledged: the client keeps the records.
+    let refused = refused.expect("the journal never filled");
+    assert!(refused.text.contains("journal cannot be written"), "{}", refused.text);
+    let ready = s.get("/readyz", "/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let journal = &ready.json()["journal"];
+    assert_eq!(journal["ok"], false);
+    assert!(journal["errors"].as_u64().unwrap() >= 1);
+    assert!(journal["last_error"].as_str().unwrap().contains("full"), "{journal}");
+    let metrics = s.get("/metrics", "/metrics").await.text;
+    assert!(metrics.lines().any(|l| l == "model_monitor_journal_failing 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("model_monitor_journal_errors_total ") && !l.ends_with(" 0")));
+    assert_eq!(s.get("/healthz", "/healthz").await.status, StatusCode::OK);
+    let summary = s.stop().await;
+    assert!(summary.monitor.records > 0);
 }

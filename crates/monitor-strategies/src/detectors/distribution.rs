@@ -179,6 +179,10 @@ macro_rules! reference_spec {
                 self.spec().state_bytes()
             }
 
+            fn state_bytes_for(&self, categorical: bool) -> usize {
+                self.spec().state_bytes_for(categorical, self.reference_file.is_some())
+            }
+
             fn p_value_family(&self) -> Option<(Correction, f64)> {
                 self.family()
             }

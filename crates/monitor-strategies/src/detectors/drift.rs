@@ -133,6 +133,10 @@ impl DetectorSpec for DriftConfig {
         self.spec().state_bytes()
     }
 
+    fn state_bytes_for(&self, categorical: bool) -> usize {
+        self.spec().state_bytes_for(categorical, self.reference_file.is_some())
+    }
+
     fn time_window(&self) -> Option<std::time::Duration> {
         self.window.time().map(|d| d.as_std())
     }

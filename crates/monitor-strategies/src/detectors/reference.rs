@@ -40,22 +40,66 @@ impl ReferenceData {
     /// error naming the line.
     pub fn from_ndjson(text: &str) -> Result<Self, monitor_core::RecordError> {
         let now = chrono::DateTime::UNIX_EPOCH;
-        let mut numeric: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut categories: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
-        let mut records = 0;
+        let mut builder = Builder::default();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let record = Record::parse_line(line, i as u64 + 1, now)?;
-            records += 1;
-            record.for_each_signal(|sig, value| match value {
-                SignalValue::Numeric(x) => numeric.entry(sig.to_string()).or_default().push(x),
-                SignalValue::Categorical(c) => {
-                    *categories.entry(sig.to_string()).or_default().entry(c.to_owned()).or_default() += 1;
-                }
-            });
+            builder.add(&Record::parse_line(line, i as u64 + 1, now)?);
         }
+        Ok(builder.finish())
+    }
+
+    /// Reads a Parquet file of records (its columns named as the record's
+    /// fields: `features.<name>`, `prediction`, ...). A bad row is an error
+    /// naming the row and the column.
+    #[cfg(feature = "parquet")]
+    pub fn from_parquet(path: &Path) -> Result<Self, Error> {
+        use monitor_core::columnar::{InputColumns, ParquetFile};
+        // A reference needs no model: every record counts.
+        let columns = InputColumns { default_model: Some("reference".into()), ..InputColumns::default() };
+        let file = ParquetFile::open(path, &columns)?;
+        let mut builder = Builder::default();
+        let mut bad = None;
+        file.read(&path.display().to_string(), 0, |batch| {
+            if let Some((_, e)) = batch.rejected.into_iter().next() {
+                bad = Some(e);
+                return false;
+            }
+            for (_, record) in &batch.records {
+                builder.add(record);
+            }
+            true
+        })?;
+        match bad {
+            // Rows are numbered from 1, as lines are.
+            Some(e) => Err(Error::config("reference_file", format!("{} (Parquet rows as lines): {e}", path.display()))),
+            None => Ok(builder.finish()),
+        }
+    }
+}
+
+/// Gathers the samples of records, signal by signal.
+#[derive(Default)]
+struct Builder {
+    numeric: HashMap<String, Vec<f64>>,
+    categories: HashMap<String, BTreeMap<String, u64>>,
+    records: u64,
+}
+
+impl Builder {
+    fn add(&mut self, record: &Record) {
+        self.records += 1;
+        record.for_each_signal(|sig, value| match value {
+            SignalValue::Numeric(x) => self.numeric.entry(sig.to_string()).or_default().push(x),
+            SignalValue::Categorical(c) => {
+                *self.categories.entry(sig.to_string()).or_default().entry(c.to_owned()).or_default() += 1;
+            }
+        });
+    }
+
+    fn finish(self) -> ReferenceData {
+        let Self { numeric, categories, records } = self;
         let mut signals: HashMap<String, ReferenceSignal> = HashMap::new();
         for (name, values) in numeric {
             let sorted = Arc::new(SortedSample::new(values.clone()));
@@ -64,9 +108,11 @@ impl ReferenceData {
         for (name, counts) in categories {
             signals.entry(name).or_default().categories = counts;
         }
-        Ok(Self { signals, records })
+        ReferenceData { signals, records }
     }
+}
 
+impl ReferenceData {
     /// The samples of `signal` (`features.amount`), if the file has any.
     pub fn signal(&self, signal: &str) -> Option<&ReferenceSignal> {
         self.signals.get(signal)
@@ -128,11 +174,19 @@ impl ReferenceFile {
     /// Errors are config errors at `reference_file`.
     pub fn load(&self) -> Result<Arc<ReferenceData>, Error> {
         let loaded = self.data.get_or_init(|| {
-            // Only a regular file, and only so much of it: `/dev/zero` or a
-            // FIFO named here must fail at start, not hang or fill memory.
-            let text = monitor_core::fs::read_regular_file(&self.path, MAX_REFERENCE_BYTES, "reference file")
-                .map_err(|e| e.to_string())?;
-            let data = ReferenceData::from_ndjson(&text).map_err(|e| format!("{}: {e}", self.path.display()))?;
+            let parquet = self
+                .path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("parq"));
+            let data = if parquet {
+                load_parquet(&self.path)?
+            } else {
+                // Only a regular file, and only so much of it: `/dev/zero` or a
+                // FIFO named here must fail at start, not hang or fill memory.
+                let text = monitor_core::fs::read_regular_file(&self.path, MAX_REFERENCE_BYTES, "reference file")
+                    .map_err(|e| e.to_string())?;
+                ReferenceData::from_ndjson(&text).map_err(|e| format!("{}: {e}", self.path.display()))?
+            };
             tracing::info!(path = %self.path.display(), records = data.records, "reference file loaded");
             Ok(Arc::new(data))
         });
@@ -143,6 +197,24 @@ impl ReferenceFile {
     pub(crate) fn loaded(&self) -> Option<Arc<ReferenceData>> {
         self.data.get().and_then(|r| r.as_ref().ok().cloned())
     }
+}
+
+/// A reference file in Parquet, bounded like an NDJSON one.
+fn load_parquet(path: &Path) -> Result<ReferenceData, String> {
+    let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+    if size > MAX_REFERENCE_BYTES {
+        return Err(format!(
+            "{} is {size} bytes, more than the {MAX_REFERENCE_BYTES} a reference file may be",
+            path.display()
+        ));
+    }
+    #[cfg(feature = "parquet")]
+    return ReferenceData::from_parquet(path).map_err(|e| e.to_string());
+    #[cfg(not(feature = "parquet"))]
+    Err(format!(
+        "{} is Parquet, and this build reads no Parquet (feature `parquet` of monitor-strategies)",
+        path.display()
+    ))
 }
 
 impl fmt::Debug for ReferenceFile {

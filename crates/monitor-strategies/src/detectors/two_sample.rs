@@ -3,10 +3,11 @@
 //! reference, each verdict requiring an effect size as well as, for the
 //! tests that have one, a p-value.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use monitor_core::comparison::Comparison;
 use monitor_core::detector::{Assessment, ClosedWindows, Detector, DriftStatus, Sample};
 use monitor_core::signal::SignalValue;
 use monitor_core::window::CategoryCounts;
@@ -23,6 +24,11 @@ use crate::stats::{
 use crate::synth::SplitMix64;
 
 pub use super::two_sample_test::{AutoTest, DistributionTest};
+
+mod compare;
+mod windows;
+
+use self::windows::{CategoryWindow, NumericWindow};
 
 /// The parameters shared by every reference detector, after defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,72 +61,33 @@ impl WindowSpec {
     /// longest accepted name, on both sides. A reference file's samples are
     /// shared and not counted here.
     pub fn state_bytes(&self) -> usize {
+        self.numeric_bytes() + self.categorical_bytes() - 2048 - 4 * self.window.samples_or(0)
+    }
+
+    /// The bound on a signal of numbers, with the reference taken from the
+    /// signal itself: a reference of the first samples keeps the type of
+    /// the first sample and ignores the other type, and so does the window.
+    pub fn numeric_bytes(&self) -> usize {
         let numbers = 8 * (2 * self.reference + 2 * self.window_samples());
         let arrivals = 4 * self.window.samples_or(0);
         let bins = 24 * self.bins.unwrap_or(0);
+        2048 + numbers + arrivals + bins
+    }
+
+    /// The bound on a signal of categories, likewise.
+    pub fn categorical_bytes(&self) -> usize {
+        let arrivals = 4 * self.window.samples_or(0);
         let categories = 2 * self.max_categories * (64 + monitor_core::record::MAX_TEXT_BYTES);
-        2048 + numbers + arrivals + bins + categories
-    }
-}
-
-/// The current window of numeric samples: the last `window` samples, kept
-/// sorted when the detector slides and needs order statistics; or, for an
-/// event-time window, a uniform sample of at most `max_samples` of it
-/// (Vitter's algorithm R) with exact bin counts.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-struct NumericWindow {
-    fifo: VecDeque<f64>,
-    /// Maintained incrementally (O(window) memmove per sample) when sliding;
-    /// cheaper than sorting the window at every step.
-    sorted: Option<Vec<f64>>,
-    /// Samples per reference bin, for binned tests.
-    counts: Vec<u64>,
-    /// Samples in the window (more than `fifo` holds once a reservoir is full).
-    total: u64,
-    /// The generator of an event-time window's reservoir.
-    #[serde(default)]
-    rng: Option<SplitMix64>,
-}
-
-impl NumericWindow {
-    fn clear(&mut self) {
-        self.fifo.clear();
-        if let Some(s) = &mut self.sorted {
-            s.clear();
-        }
-        self.counts.iter_mut().for_each(|c| *c = 0);
-        self.total = 0;
-    }
-}
-
-/// The current window of categorical samples.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum CategoryWindow {
-    /// The last `window` samples.
-    Sliding(CategoryCounts),
-    /// An event-time window: counts per category, at most `max_categories`.
-    Tumbling { counts: BTreeMap<String, u64>, total: u64 },
-}
-
-impl CategoryWindow {
-    fn total(&self) -> u64 {
-        match self {
-            Self::Sliding(c) => c.total(),
-            Self::Tumbling { total, .. } => *total,
-        }
+        2048 + arrivals + categories
     }
 
-    fn count(&self, name: &str) -> u64 {
-        match self {
-            Self::Sliding(c) => c.count(name),
-            Self::Tumbling { counts, .. } => counts.get(name).copied().unwrap_or(0),
-        }
-    }
-
-    fn pairs(&self) -> Vec<(&str, u64)> {
-        match self {
-            Self::Sliding(c) => c.iter().collect(),
-            Self::Tumbling { counts, .. } => counts.iter().map(|(n, &c)| (n.as_str(), c)).collect(),
+    /// The bound on a signal whose first value was a category or a number;
+    /// with a reference file (of either type) the bound whatever the type.
+    pub fn state_bytes_for(&self, categorical: bool, has_file: bool) -> usize {
+        match (has_file, categorical) {
+            (true, _) => self.state_bytes(),
+            (false, true) => self.categorical_bytes(),
+            (false, false) => self.numeric_bytes(),
         }
     }
 }
@@ -153,6 +120,11 @@ pub struct DistributionDetector {
     /// for its explanation.
     #[serde(default)]
     effect: f64,
+    /// An event-time window's comparison, taken before the window was
+    /// cleared, when its verdict was drift: what [`Detector::compare`]
+    /// answers for it.
+    #[serde(skip)]
+    compared: Option<Comparison>,
     #[serde(skip)]
     scratch: Vec<f64>,
 }
@@ -182,6 +154,7 @@ impl DistributionDetector {
             cadence,
             time,
             effect: 0.0,
+            compared: None,
             scratch: Vec::new(),
         }
     }
@@ -447,6 +420,7 @@ impl DistributionDetector {
         let closed = self.time.as_mut()?.arrive(sample.ts)?;
         let verdict = if closed { self.evaluate() } else { None };
         if closed {
+            self.keep_comparison(verdict.as_ref());
             self.clear_window();
         }
         match (&self.reference, sample.value) {
@@ -533,8 +507,13 @@ impl Detector for DistributionDetector {
             return None;
         }
         let verdict = self.evaluate();
+        self.keep_comparison(verdict.as_ref());
         self.clear_window();
         verdict
+    }
+
+    fn compare(&self) -> Option<Comparison> {
+        if self.time.is_some() { self.compared.clone() } else { self.comparison_now() }
     }
 
     fn take_closed_windows(&mut self) -> ClosedWindows {

@@ -86,7 +86,8 @@ impl Monitor {
         keys.sort_unstable();
         for (model, version) in &keys {
             let Some(state) = models.get_mut(model).and_then(|vs| vs.get_mut(version)) else { continue };
-            let mut ctx = Ctx::new(&plan, (model, version), seq, now, events, &mut self.stats, bytes);
+            let mut ctx = Ctx::new(&plan, (model, version), seq, now, events, &mut self.stats, bytes)
+                .with_feed(self.feed.as_deref_mut());
             ctx.advance(state, now);
             ctx.observe_no_data(state);
             ctx.resolve(state);

@@ -8,11 +8,10 @@ use monitor_core::detector::{AlarmMode, Assessment, ClosedWindows, DriftStatus, 
 use monitor_core::event::{Event, EventKind, RetrainRequest};
 use monitor_core::record::{ModelKey, Record};
 use monitor_core::signal::{NO_DATA, Signal, SignalRef, SignalValue, missing_quality_name};
-use uuid::Uuid;
 
 use super::state::{corrected, expected_bytes, series_of};
 use super::transition::{Damping, transition};
-use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, series_bytes};
+use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, WindowFeed, WindowPoint, series_bytes};
 use crate::detectors::fmt_num;
 
 /// What one record's processing needs besides the model state.
@@ -42,6 +41,8 @@ pub(super) struct Ctx<'a> {
     /// The realised value of the window whose estimate is being observed,
     /// for the findings it causes.
     realised: Option<f64>,
+    /// Where each verdict goes besides the state machine, if anywhere.
+    feed: Option<&'a mut (dyn WindowFeed + 'static)>,
 }
 
 /// A p-value verdict waiting for the rest of its family: the other tests
@@ -87,7 +88,14 @@ impl<'a> Ctx<'a> {
             bytes,
             wanted: 0,
             realised: None,
+            feed: None,
         }
+    }
+
+    /// Hands every verdict applied to `feed` as well.
+    pub(super) fn with_feed(mut self, feed: Option<&'a mut (dyn WindowFeed + 'static)>) -> Self {
+        self.feed = feed;
+        self
     }
 
     fn key(&self) -> ModelKey {
@@ -145,7 +153,10 @@ impl<'a> Ctx<'a> {
                 .filter(|(_, m)| m.detector.accepts(categorical))
                 .map(|(i, _)| i)
                 .collect();
-            let cost = series_bytes(&name, specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes()).sum());
+            let cost = series_bytes(
+                &name,
+                specs.iter().map(|&i| self.plan.monitors[i].detector.state_bytes_for(categorical)).sum(),
+            );
             if *self.bytes + cost > self.plan.limits.max_state_bytes() {
                 self.stats.signals_dropped += 1;
                 self.wanted += cost;
@@ -351,10 +362,24 @@ impl<'a> Ctx<'a> {
         inst.last = Some(*a);
         let spec = &self.plan.monitors[inst.spec];
         let damping = Damping { fire_after: spec.fire_after, resolve_after: spec.resolve_after };
-        if let Some(mut kind) = transition(inst, sig, a, damping) {
-            if let (Some(r), SignalRef::Estimated(metric)) = (realised, sig) {
-                with_realised(&mut kind, inst, metric, r);
-            }
+        let mut caused = transition(inst, sig, a, damping);
+        if let (Some(kind), Some(r), SignalRef::Estimated(metric)) = (caused.as_mut(), realised, sig) {
+            with_realised(kind, inst, metric, r);
+        }
+        if let Some(feed) = self.feed.as_deref_mut() {
+            feed.window(&WindowPoint {
+                model: self.model,
+                version: self.version,
+                signal: sig,
+                monitor: inst.spec,
+                detector: inst.detector.as_ref(),
+                seq: self.seq,
+                ts: self.ts,
+                assessment: a,
+                event: caused.as_ref(),
+            });
+        }
+        if let Some(kind) = caused {
             match &kind {
                 EventKind::Finding(f) => {
                     self.stats.findings += 1;
@@ -443,7 +468,7 @@ impl<'a> Ctx<'a> {
         state.policy.last_request = Some(self.ts);
         state.policy.new_evidence = false;
         self.stats.retrain_requests += 1;
-        let request = RetrainRequest { job_id: Uuid::new_v4(), reasons };
+        let request = RetrainRequest { job_id: RetrainRequest::job_id_for(&self.key(), self.ts, self.seq), reasons };
         self.events.push(Event::new(self.key(), self.ts, self.seq, EventKind::RetrainRequested(request)));
     }
 }

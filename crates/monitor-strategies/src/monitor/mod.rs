@@ -2,6 +2,7 @@
 
 mod clock;
 mod evaluate;
+mod feed;
 mod plan;
 mod query;
 mod state;
@@ -21,6 +22,7 @@ use crate::performance::{Emitted, VersionWindows};
 
 pub use self::clock::EventClock;
 use self::evaluate::Ctx;
+pub use self::feed::{WindowFeed, WindowPoint};
 pub(crate) use self::plan::Accepts;
 pub use self::plan::{EffectiveAlpha, Limits, MAX_DAMPING, MonitorPlan, MonitorSpec, limit_bounds};
 pub use self::query::{DetectorState, VersionDetail, VersionOverview};
@@ -66,6 +68,8 @@ pub struct Monitor {
     /// Event time: the newest `ts` accepted, which closes the event-time
     /// windows of quiet model versions.
     pub(crate) clock: EventClock,
+    /// Where every window verdict goes, when someone wants them.
+    pub(crate) feed: Option<Box<dyn WindowFeed>>,
 }
 
 impl Monitor {
@@ -76,12 +80,27 @@ impl Monitor {
         plan.load_references()?;
         let labels = LabelJoiner::new(plan.limits.pending_labels, plan.limits.label_max_age.as_chrono());
         let clock = EventClock::new(&plan);
-        Ok(Self { plan, versions: Versions::default(), labels, stats: MonitorStats::default(), tick: 0, clock })
+        Ok(Self {
+            plan,
+            versions: Versions::default(),
+            labels,
+            stats: MonitorStats::default(),
+            tick: 0,
+            clock,
+            feed: None,
+        })
     }
 
     /// The plan.
     pub fn plan(&self) -> &MonitorPlan {
         &self.plan
+    }
+
+    /// Hands every window verdict from now on to `feed` (replacing any
+    /// earlier one): the statistic of each evaluation, and the findings and
+    /// recoveries it causes.
+    pub fn set_window_feed(&mut self, feed: Box<dyn WindowFeed>) {
+        self.feed = Some(feed);
     }
 
     /// The counters so far.
@@ -140,7 +159,8 @@ impl Monitor {
             let mut windowed = Vec::new();
             state.windows.late_label(&plan.performance, record, &mut windowed);
             let mut ctx =
-                Ctx::new(&plan, (&joined.key.model, &joined.key.version), seq, ts, events, &mut self.stats, bytes);
+                Ctx::new(&plan, (&joined.key.model, &joined.key.version), seq, ts, events, &mut self.stats, bytes)
+                    .with_feed(self.feed.as_deref_mut());
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
             for e in &windowed {
@@ -175,7 +195,8 @@ impl Monitor {
             state.windows.observe(&plan.performance, &plan.reconstruction, record, &mut windowed);
         }
         // The key is only built when an event needs it: most records make none.
-        let mut ctx = Ctx::new(&plan, (&record.model, &record.version), seq, ts, events, &mut self.stats, bytes);
+        let mut ctx = Ctx::new(&plan, (&record.model, &record.version), seq, ts, events, &mut self.stats, bytes)
+            .with_feed(self.feed.as_deref_mut());
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
         for e in &windowed {
             observe_windowed(&mut ctx, state, e);

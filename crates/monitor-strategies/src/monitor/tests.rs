@@ -312,3 +312,29 @@ fn the_state_budget_bounds_memory_by_eviction_and_by_dropping_signals() {
     assert_eq!(m.stats().signals_dropped, 1);
     assert!(m.versions.bytes < 4096);
 }
+
+#[test]
+fn a_series_counts_the_bound_of_the_type_it_holds() {
+    use monitor_core::detector_spec::DetectorSpec;
+
+    use crate::detectors::DriftConfig;
+    // A drift detector keeps numbers or categories, as its first value was:
+    // a numeric feature counts no categories, a categorical one no samples.
+    let drift = DriftConfig::default();
+    let spec = MonitorSpec::new("features.*", drift.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut m = Monitor::new(plan(vec![spec], eager())).unwrap_or_else(|e| panic!("{e}"));
+    let mut r = metric("m", "acc", 0.5, 0);
+    r.metrics.clear();
+    r.features.insert("amount".into(), Value::Number(3.0));
+    let mut events = Vec::new();
+    m.process(0, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
+    let numeric = m.versions.bytes;
+    assert!(numeric >= drift.state_bytes_for(false), "{numeric}");
+    assert!(numeric < drift.state_bytes_for(false) + 4096, "{numeric}");
+    r.features.insert("country".into(), Value::Category("DE".into()));
+    m.process(1, &r, &mut events).unwrap_or_else(|e| panic!("{e}"));
+    let categorical = m.versions.bytes - numeric;
+    assert!(categorical >= drift.state_bytes_for(true) && categorical < drift.state_bytes_for(true) + 4096);
+    // Each is well below the bound whatever the type.
+    assert!(drift.state_bytes_for(false) < drift.state_bytes() && drift.state_bytes_for(true) < drift.state_bytes());
+}

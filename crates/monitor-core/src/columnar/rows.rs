@@ -3,6 +3,9 @@
 
 use std::borrow::Cow;
 
+use crate::error::RecordError;
+use crate::record::{DEFAULT_VERSION, Record, Value};
+use crate::source::SourceBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
@@ -12,9 +15,6 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{DateTime, Utc};
-use monitor_core::RecordError;
-use monitor_core::record::{DEFAULT_VERSION, Record, Value};
-use monitor_core::source::SourceBatch;
 
 use super::columns::{Role, time_unit};
 

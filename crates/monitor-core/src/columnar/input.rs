@@ -2,8 +2,8 @@
 //! record contract. Parsed whether or not Parquet support is built, so that
 //! one config file serves every build.
 
-use monitor_core::Error;
-use monitor_core::record::MAX_NAME_BYTES;
+use crate::error::Error;
+use crate::record::MAX_NAME_BYTES;
 use serde::{Deserialize, Serialize};
 
 /// The most columns a file may name as features or metrics in `[input]`.

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::Error;
 use arrow_schema::{DataType, Schema, TimeUnit};
-use monitor_core::Error;
 
-use crate::source::input::{InputColumns, MAX_MAPPED_COLUMNS, check_name};
+use super::input::{InputColumns, MAX_MAPPED_COLUMNS, check_name};
 
 /// The field of a record a column fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
