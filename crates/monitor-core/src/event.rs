@@ -25,6 +25,7 @@ use crate::signal::Signal;
 ///     statistic: 0.81,
 ///     threshold: 0.9,
 ///     p_value: None,
+///     realised: None,
 ///     message: "mean of metrics.accuracy 0.81 < min 0.9".into(),
 /// };
 /// let event = Event::new(ModelKey::new("fraud", "v3"), chrono::Utc::now(), 41, EventKind::Finding(finding));
@@ -120,6 +121,11 @@ pub struct Finding {
     /// The p-value, for detectors that compute one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// For a finding on an estimate (`estimated.<metric>`): the realised
+    /// value of the metric (`perf.<metric>`) over the same window, when
+    /// enough of its labels had come by then. Absent from JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realised: Option<f64>,
     /// A one-line human explanation.
     pub message: String,
 }
@@ -144,6 +150,7 @@ pub struct Finding {
 ///     statistic: 0.81,
 ///     threshold: 0.9,
 ///     p_value: None,
+///     realised: None,
 ///     message: String::new(),
 /// };
 /// let model = ModelKey::new("fraud", "v3");
@@ -370,6 +377,7 @@ mod tests {
             statistic: 0.5,
             threshold: 0.9,
             p_value: None,
+            realised: None,
             message: String::new(),
         }
     }
@@ -436,6 +444,24 @@ mod tests {
         };
         assert_eq!(key.fingerprint(), "aabbf285b8a3ea7e");
         assert_eq!(key.fingerprint().len(), 16);
+    }
+
+    /// `realised` is left out of JSON when absent, so findings without it
+    /// read as before; when present it sits beside the statistic.
+    #[test]
+    fn realised_appears_only_when_known() {
+        let mut f = finding("accuracy", "threshold", Severity::Drift);
+        let json = serde_json::to_value(&f).unwrap_or_default();
+        let mut keys: Vec<&str> = json.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        keys.sort_unstable();
+        assert_eq!(keys, ["detector", "message", "severity", "signal", "statistic", "threshold"]);
+        let old = r#"{"signal":"metrics.accuracy","detector":"threshold","severity":"drift","statistic":0.5,"threshold":0.9,"message":""}"#;
+        assert_eq!(serde_json::from_str::<Finding>(old).ok(), Some(f.clone()));
+        f.signal = Signal::Estimated("accuracy".into());
+        f.realised = Some(0.912);
+        let json = serde_json::to_string(&f).unwrap_or_default();
+        assert!(json.contains(r#""realised":0.912"#), "{json}");
+        assert_eq!(serde_json::from_str::<Finding>(&json).ok(), Some(f));
     }
 
     #[test]

@@ -98,6 +98,7 @@ mod tests {
             statistic: 0.5,
             threshold: 0.9,
             p_value: None,
+            realised: None,
             message: "\u{1b}[2Jcleared".into(),
         };
         let event = Event::new(ModelKey::new("m", "v"), DateTime::<Utc>::UNIX_EPOCH, 0, EventKind::Finding(finding));

@@ -36,6 +36,7 @@ fn finding(signal: &str, severity: Severity) -> Finding {
         statistic: 0.81,
         threshold: 0.9,
         p_value: None,
+        realised: None,
         message: format!("mean of metrics.{signal} 0.81 < min 0.9"),
     }
 }

@@ -186,6 +186,7 @@ mod tests {
             statistic: 0.5,
             threshold: 0.9,
             p_value: None,
+            realised: None,
             message: String::new(),
         }
     }

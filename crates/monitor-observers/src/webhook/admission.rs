@@ -180,6 +180,7 @@ mod tests {
             statistic: 200.0,
             threshold: 120.0,
             p_value: None,
+            realised: None,
             message: "slow".into(),
         }
     }

@@ -393,6 +393,7 @@ mod tests {
             statistic: 0.81,
             threshold: 0.9,
             p_value: None,
+            realised: None,
             message: "mean of metrics.accuracy 0.81 < min 0.9".into(),
         }
     }

@@ -323,6 +323,7 @@ mod tests {
             statistic: 1.0,
             threshold: 0.5,
             p_value: None,
+            realised: None,
             message: "up".into(),
         };
         Event::new(ModelKey::new("m", "v1"), Utc::now(), seq, EventKind::Finding(f))

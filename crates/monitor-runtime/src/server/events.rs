@@ -205,6 +205,7 @@ mod tests {
             statistic: 1.0,
             threshold: 0.5,
             p_value: None,
+            realised: None,
             message: String::new(),
         };
         Event::new(ModelKey::new(model, "v1"), Utc::now(), 0, EventKind::Finding(f))

@@ -91,6 +91,7 @@ fn schemas() -> Value {
                 "statistic": nullable_number,
                 "threshold": nullable_number,
                 "p_value": {"type": "number"},
+                "realised": {"type": "number", "description": "On an `estimated.<metric>` finding: the realised `perf.<metric>` of the same window, when known."},
                 "message": {"type": "string"},
                 "job_id": {"type": "string", "format": "uuid"},
                 "reasons": {"type": "array", "items": {"type": "object"}},

@@ -345,7 +345,7 @@ impl Detector for AdaptiveThreshold {
             DriftStatus::Warning | DriftStatus::Drift => ("outside", "bound"),
         };
         format!(
-            "{} over {} samples is {}, {place} the reference band {} ± {}·{} ({bound} {})",
+            "{} over {} is {}, {place} the reference band {} ± {}·{} ({bound} {})",
             self.config.statistic.name(),
             self.config.window,
             fmt_num(a.statistic),

@@ -12,6 +12,7 @@ use monitor_core::signal::{NO_DATA, Signal, SignalRef, SignalValue, missing_qual
 use super::state::{corrected, expected_bytes, series_of};
 use super::transition::{Damping, transition};
 use super::{Accepts, Instance, ModelState, MonitorPlan, MonitorStats, Series, WindowFeed, WindowPoint, series_bytes};
+use crate::detectors::fmt_num;
 
 /// What one record's processing needs besides the model state.
 pub(super) struct Ctx<'a> {
@@ -37,6 +38,9 @@ pub(super) struct Ctx<'a> {
     /// Bytes that new signals of this record could not get: the caller
     /// evicts other versions to free them for the next record.
     pub(super) wanted: usize,
+    /// The realised value of the window whose estimate is being observed,
+    /// for the findings it causes.
+    realised: Option<f64>,
     /// Where each verdict goes besides the state machine, if anywhere.
     feed: Option<&'a mut (dyn WindowFeed + 'static)>,
 }
@@ -47,6 +51,7 @@ pub(super) struct Pending {
     signal: Signal,
     spec: usize,
     assessment: Assessment,
+    realised: Option<f64>,
 }
 
 /// What the detectors' event-time windows did during one step.
@@ -82,6 +87,7 @@ impl<'a> Ctx<'a> {
             windows: WindowTally::default(),
             bytes,
             wanted: 0,
+            realised: None,
             feed: None,
         }
     }
@@ -255,6 +261,21 @@ impl<'a> Ctx<'a> {
         state.failing = state.failing.saturating_add_signed(failing_delta);
     }
 
+    /// Observes an estimate (`estimated.<metric>`) of a window whose
+    /// realised value is `realised`, if known: the findings and recoveries
+    /// it causes carry it.
+    pub(super) fn observe_estimate(
+        &mut self,
+        state: &mut ModelState,
+        sig: SignalRef<'_>,
+        value: f64,
+        realised: Option<f64>,
+    ) {
+        self.realised = realised;
+        self.observe(state, sig, SignalValue::Numeric(value));
+        self.realised = None;
+    }
+
     /// Counts what a detector's event-time windows did.
     fn tally(&mut self, closed: ClosedWindows, for_no_data: bool) {
         self.stats.late_samples += closed.late;
@@ -270,10 +291,15 @@ impl<'a> Ctx<'a> {
     /// number of failing instances.
     fn verdict(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: Assessment) -> isize {
         if a.p_value.is_some() && corrected(self.plan, inst.spec) && inst.detector.in_p_value_family() {
-            self.pending.push(Pending { signal: sig.to_owned(), spec: inst.spec, assessment: a });
+            self.pending.push(Pending {
+                signal: sig.to_owned(),
+                spec: inst.spec,
+                assessment: a,
+                realised: self.realised,
+            });
             return 0;
         }
-        self.apply(inst, sig, &a)
+        self.apply(inst, sig, &a, self.realised)
     }
 
     /// Feeds `quality.missing.<name>` of every feature the version is
@@ -328,14 +354,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Moves an instance to the verdict `a`, emitting what that causes;
+    /// Moves an instance to the verdict `a`, emitting what that causes
+    /// (with `realised`, the realised value of an estimate's window);
     /// returns the change in the number of failing instances.
-    fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment) -> isize {
+    fn apply(&mut self, inst: &mut Instance, sig: SignalRef<'_>, a: &Assessment, realised: Option<f64>) -> isize {
         let was_failing = inst.status == DriftStatus::Drift;
         inst.last = Some(*a);
         let spec = &self.plan.monitors[inst.spec];
         let damping = Damping { fire_after: spec.fire_after, resolve_after: spec.resolve_after };
-        let caused = transition(inst, sig, a, damping);
+        let mut caused = transition(inst, sig, a, damping);
+        if let (Some(kind), Some(r), SignalRef::Estimated(metric)) = (caused.as_mut(), realised, sig) {
+            with_realised(kind, inst, metric, r);
+        }
         if let Some(feed) = self.feed.as_deref_mut() {
             feed.window(&WindowPoint {
                 model: self.model,
@@ -396,7 +426,7 @@ impl<'a> Ctx<'a> {
             let sig = p.signal.as_ref();
             let Some(series) = series_of(state, sig) else { continue };
             let Some(inst) = series.instances.iter_mut().find(|i| i.spec == p.spec) else { continue };
-            let delta = self.apply(inst, sig, &a);
+            let delta = self.apply(inst, sig, &a, p.realised);
             state.failing = state.failing.saturating_add_signed(delta);
         }
     }
@@ -415,7 +445,8 @@ impl<'a> Ctx<'a> {
             .filter_map(Option::as_mut)
             .chain(state.features.values_mut())
             .chain(state.metrics.values_mut())
-            .chain(state.quality.values_mut());
+            .chain(state.quality.values_mut())
+            .chain(state.windowed.values_mut());
         for series in all {
             for inst in &mut series.instances {
                 if inst.status != DriftStatus::Drift {
@@ -439,5 +470,16 @@ impl<'a> Ctx<'a> {
         self.stats.retrain_requests += 1;
         let request = RetrainRequest { job_id: RetrainRequest::job_id_for(&self.key(), self.ts, self.seq), reasons };
         self.events.push(Event::new(self.key(), self.ts, self.seq, EventKind::RetrainRequested(request)));
+    }
+}
+
+/// Puts the realised value `r` of the estimated `metric` beside the
+/// estimate, in the event and in the finding the instance keeps open.
+fn with_realised(kind: &mut EventKind, inst: &mut Instance, metric: &str, r: f64) {
+    let (EventKind::Finding(f) | EventKind::Recovered(f)) = kind else { return };
+    f.realised = Some(r);
+    f.message.push_str(&format!("; realised perf.{metric} {}", fmt_num(r)));
+    if let (EventKind::Finding(f), Some(open)) = (&*kind, &mut inst.open) {
+        open.clone_from(f);
     }
 }

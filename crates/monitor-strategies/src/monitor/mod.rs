@@ -15,10 +15,10 @@ use chrono::Utc;
 use monitor_core::event::Event;
 use monitor_core::labels::LabelJoiner;
 use monitor_core::record::Record;
-use monitor_core::signal::{SignalRef, SignalValue};
+use monitor_core::signal::{Signal, SignalRef, SignalValue};
 use monitor_core::{Error, RecordError};
 
-use crate::performance::VersionWindows;
+use crate::performance::{Emitted, VersionWindows};
 
 pub use self::clock::EventClock;
 use self::evaluate::Ctx;
@@ -164,7 +164,7 @@ impl Monitor {
             let sig = SignalRef::Error;
             ctx.observe(state, sig, SignalValue::Numeric(joined.error));
             for e in &windowed {
-                ctx.observe(state, e.signal.as_ref(), SignalValue::Numeric(e.value));
+                observe_windowed(&mut ctx, state, e);
             }
             ctx.observe_no_data(state);
             ctx.resolve(state);
@@ -199,7 +199,7 @@ impl Monitor {
             .with_feed(self.feed.as_deref_mut());
         record.for_each_signal(|sig, value| ctx.observe(state, sig, value));
         for e in &windowed {
-            ctx.observe(state, e.signal.as_ref(), SignalValue::Numeric(e.value));
+            observe_windowed(&mut ctx, state, e);
         }
         ctx.observe_missing(state, record);
         ctx.observe_no_data(state);
@@ -213,6 +213,18 @@ impl Monitor {
         }
         self.sweep_if_due(seq, ts, events);
         Ok(())
+    }
+}
+
+/// Gives a per-window value to its detectors; an estimate goes with the
+/// realised value of its window, when known.
+fn observe_windowed(ctx: &mut Ctx<'_>, state: &mut ModelState, e: &Emitted) {
+    match &e.signal {
+        Signal::Estimated(metric) => {
+            let realised = state.windows.realised(metric, e.window);
+            ctx.observe_estimate(state, e.signal.as_ref(), e.value, realised);
+        }
+        _ => ctx.observe(state, e.signal.as_ref(), SignalValue::Numeric(e.value)),
     }
 }
 

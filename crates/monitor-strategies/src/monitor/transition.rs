@@ -39,6 +39,7 @@ pub(super) fn transition(
         statistic: a.statistic,
         threshold: a.threshold,
         p_value: a.p_value,
+        realised: None,
         message: inst.detector.explain(a),
     };
     // Non-finite statistics (an empty window, zero variance) never become findings.

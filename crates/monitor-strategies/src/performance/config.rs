@@ -192,15 +192,16 @@ impl PerformanceSpec {
             if self.problem != Problem::Binary {
                 return Err(Error::config("estimate", "is for binary classification (problem = \"binary\")"));
             }
-            in_range("estimate.reference", e.reference, 2 * self.window, MAX_REFERENCE).map_err(|err| {
-                Error::config(
+            let (lo, hi) = (2 * self.window, MAX_REFERENCE);
+            if !(lo..=hi).contains(&e.reference) {
+                return Err(Error::config(
                     "estimate.reference",
                     format!(
-                        "{} (two windows at least, to spread the thresholds)",
-                        err.to_string().trim_start_matches("estimate.reference: ")
+                        "must be between {lo} and {hi} (got {}): two windows at least, to spread the thresholds",
+                        e.reference
                     ),
-                )
-            })?;
+                ));
+            }
         }
         Ok(())
     }
@@ -231,7 +232,15 @@ impl ReconstructionSpec {
     /// Checks every key against its bounds.
     pub fn validate(&self) -> Result<(), Error> {
         in_range("window", self.window, 1, MAX_WINDOW)?;
-        in_range("reference", self.reference(), 2 * self.window, MAX_REFERENCE)?;
+        in_range("reference", self.reference(), 2 * self.window, MAX_REFERENCE).map_err(|e| {
+            match (e, self.reference) {
+                (Error::Config { key, message }, None) => Error::config(
+                    key,
+                    format!("{message}; it is 10 windows when not set, so set it or a smaller window"),
+                ),
+                (e, _) => e,
+            }
+        })?;
         in_range("max_categories", self.max_categories, 2, MAX_CATEGORIES)?;
         if !(self.variance > 0.0 && self.variance < 1.0) {
             return Err(Error::config("variance", format!("must be in (0, 1) (got {})", self.variance)));

@@ -232,4 +232,23 @@ mod tests {
         assert!((m[1].1 - 0.375_f64.sqrt()).abs() < 1e-12);
         assert!((m[2].1 - 0.327_380_952_380_952_4).abs() < 1e-12);
     }
+
+    /// A zero label divides by ε = 2.22e-16, as scikit-learn does: its
+    /// MAPE is finite but enormous. scikit-learn 1.9.1:
+    /// `mean_absolute_percentage_error([0.0, 2.0], [1.0, 2.5])` is
+    /// 2251799813685248.0 (1/ε for the first row, 0.25 lost to rounding in
+    /// the mean); `([0.0], [0.0])` is 0.0; `([0.0, 4.0], [0.0, 3.0])` is 0.125.
+    #[test]
+    fn mape_of_a_zero_label_is_scikit_learns() {
+        let mape = |pairs: &[(f64, f64)]| {
+            let mut r = Regression::default();
+            for &(p, a) in pairs {
+                r.add(p, a);
+            }
+            r.metrics()[2].1
+        };
+        assert_eq!(mape(&[(1.0, 0.0), (2.5, 2.0)]), 2_251_799_813_685_248.0);
+        assert_eq!(mape(&[(0.0, 0.0)]), 0.0);
+        assert_eq!(mape(&[(0.0, 0.0), (3.0, 4.0)]), 0.125);
+    }
 }

@@ -172,6 +172,17 @@ impl VersionWindows {
         self.recent.iter()
     }
 
+    /// The realised value of `metric` (`perf.<metric>`) over `window`, once
+    /// given (enough of the window's labels came): what an estimate of
+    /// that window is compared with.
+    pub fn realised(&self, metric: &str, window: u64) -> Option<f64> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|e| e.window == window && matches!(&e.signal, Signal::Perf(m) if m == metric))
+            .map(|e| e.value)
+    }
+
     /// The windows still open for late labels.
     pub fn open_windows(&self) -> Vec<WindowReport> {
         self.perf.as_ref().map(|(_, s)| s.reports()).unwrap_or_default()

@@ -156,11 +156,12 @@ impl Reconstruction {
             basis.extend(eigen.eigenvectors.column(i).iter());
         }
         let fit = Self { features, encodings, scale, basis, components: kept, explained };
-        let mut row = vec![0.0; d];
+        let (mut row, mut residual) = (vec![0.0; d], vec![0.0; d]);
         let errors = (0..rows)
             .map(|i| {
                 row.iter_mut().enumerate().for_each(|(j, x)| *x = data[(i, j)]);
-                fit.error_of_scaled(&row)
+                residual.copy_from_slice(&row);
+                fit.residual_norm(&row, &mut residual)
             })
             .collect();
         Some((fit, errors))
@@ -179,13 +180,18 @@ impl Reconstruction {
             };
             scratch.push((x - mean) / sd);
         }
-        self.error_of_scaled(scratch)
+        // The residual is a copy of the row next to it in `scratch`: no
+        // allocation per record.
+        let d = scratch.len();
+        scratch.extend_from_within(..d);
+        let (z, residual) = scratch.split_at_mut(d);
+        self.residual_norm(z, residual)
     }
 
-    /// ‖z − B'Bz‖ for a standardised row z (the reference mean of z is 0).
-    fn error_of_scaled(&self, z: &[f64]) -> f64 {
+    /// ‖z − B'Bz‖ for a standardised row z (the reference mean of z is 0);
+    /// `residual` holds a copy of z on entry.
+    fn residual_norm(&self, z: &[f64], residual: &mut [f64]) -> f64 {
         let d = z.len();
-        let mut residual: Vec<f64> = z.to_vec();
         for c in 0..self.components {
             let b = &self.basis[c * d..(c + 1) * d];
             let p: f64 = b.iter().zip(z).map(|(a, x)| a * x).sum();

@@ -16,6 +16,7 @@ mod multivariate;
 mod nannyml;
 #[rustfmt::skip]
 mod nannyml_cases;
+mod performance_config;
 mod properties;
 mod quality;
 mod snapshot;

@@ -6,7 +6,7 @@ use monitor_core::event::EventKind;
 use monitor_core::record::{Record, Value};
 use monitor_core::registry::BuildContext;
 use monitor_strategies::detectors::AdaptiveThresholdConfig;
-use monitor_strategies::performance::{PerformanceSpec, Problem, ReconstructionSpec};
+use monitor_strategies::performance::{Calibration, EstimateSpec, PerformanceSpec, Problem, ReconstructionSpec};
 use monitor_strategies::synth::SplitMix64;
 use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, builtin_detectors};
 
@@ -133,4 +133,95 @@ fn late_labels_count_in_the_window_of_their_prediction() {
         assert_eq!((signal.as_str(), *window), (name, 0));
         assert!((value - v).abs() < 1e-12, "{signal}: {value}");
     }
+}
+
+/// A finding on an estimate carries the realised value of its window when
+/// the window's labels came before it closed (late labels included), and
+/// none when they come after; they then give the window's `perf.*` values.
+#[test]
+fn an_estimate_finding_carries_the_realised_value_when_the_labels_came_in_time() {
+    let plan = MonitorPlan {
+        monitors: vec![
+            MonitorSpec::new(
+                "estimated.accuracy",
+                AdaptiveThresholdConfig { window: 1.into(), reference_windows: Some(2), k: 1.0, ..Default::default() },
+            )
+            .unwrap(),
+        ],
+        performance: vec![PerformanceSpec {
+            models: None,
+            problem: Problem::Binary,
+            window: 4,
+            positive: Value::Number(1.0),
+            score: None,
+            threshold: 0.5,
+            min_labels: 1.0,
+            open_windows: 4,
+            estimate: Some(EstimateSpec { reference: 8, calibration: Calibration::None }),
+        }],
+        ..Default::default()
+    };
+    let run = |labels_in_time: bool| {
+        let mut monitor = Monitor::new(plan.clone()).unwrap();
+        let mut events = Vec::new();
+        let mut seq = 0;
+        let mut send = |monitor: &mut Monitor, r: Record| {
+            monitor.process(seq, &r, &mut events).unwrap();
+            seq += 1;
+        };
+        // The reference, labelled: accuracy 1.0 then 0.75, so the band is 0.875 ± 0.125.
+        for (i, label) in [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0].into_iter().enumerate() {
+            let mut r = Record::new("fraud", at(i));
+            r.prediction = Some(Value::Number([0.9, 0.8, 0.2, 0.1][i % 4]));
+            r.label = Some(Value::Number(label));
+            send(&mut monitor, r);
+        }
+        // Window 2: four scores of 0.6, all predicted positive; estimated
+        // accuracy 0.6, below the band. Its labels (1, 0, 1, 0) give a
+        // realised accuracy of 0.5.
+        let label = |i: usize, t: usize| {
+            let mut r = Record::new("fraud", at(t));
+            r.id = Some(format!("p{i}"));
+            r.label = Some(Value::Number(if i % 2 == 0 { 1.0 } else { 0.0 }));
+            r
+        };
+        for i in 8..12 {
+            if labels_in_time && i == 11 {
+                for j in 8..11 {
+                    send(&mut monitor, label(j, 20 + j));
+                }
+            }
+            let mut r = Record::new("fraud", at(i));
+            r.id = Some(format!("p{i}"));
+            r.prediction = Some(Value::Number(0.6));
+            if labels_in_time && i == 11 {
+                r.label = Some(Value::Number(0.0));
+            }
+            send(&mut monitor, r);
+        }
+        if !labels_in_time {
+            for j in 8..12 {
+                send(&mut monitor, label(j, 40 + j));
+            }
+        }
+        let windows = monitor.windows("fraud", "default").unwrap();
+        assert_eq!(windows.realised("accuracy", 2), Some(0.5), "the labels are in at the end either way");
+        let findings: Vec<_> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Finding(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].signal.to_string(), "estimated.accuracy");
+        assert!((findings[0].statistic - 0.6).abs() < 1e-12, "{}", findings[0].statistic);
+        findings[0].clone()
+    };
+    let in_time = run(true);
+    assert_eq!(in_time.realised, Some(0.5));
+    assert!(in_time.message.ends_with("; realised perf.accuracy 0.5"), "{}", in_time.message);
+    let late = run(false);
+    assert_eq!(late.realised, None);
+    assert!(!late.message.contains("realised"), "{}", late.message);
 }

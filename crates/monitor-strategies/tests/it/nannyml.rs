@@ -193,6 +193,60 @@ fn cbpe_and_reconstruction_match_nannyml_on_car_loan() {
             .collect();
         assert_eq!(mine, vec![((first + 1) * CHUNK - 1) as u64], "{signal}");
     }
+
+    // The labels are in the records: each estimate's finding carries the
+    // realised value of its chunk (NannyML's realised performance, chunk 15).
+    for (metric, realised) in
+        [("roc_auc", nml::REALISED_ROC_AUC), ("f1", nml::REALISED_F1), ("accuracy", nml::REALISED_ACCURACY)]
+    {
+        let finding = findings_on(&events, &format!("estimated.{metric}"));
+        let got = finding[0].realised.unwrap();
+        assert!((got - realised[15]).abs() < 1e-9, "{metric}: realised {got} vs NannyML {}", realised[15]);
+        assert!(finding[0].message.contains(&format!("; realised perf.{metric} ")), "{}", finding[0].message);
+    }
+    assert_eq!(findings_on(&events, "multivariate.reconstruction_error")[0].realised, None);
+
+    // The retrain request those findings make names them as its reasons.
+    let reasons: Vec<String> = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::RetrainRequested(r) => Some(r.reasons.iter().map(|f| f.signal.to_string()).collect()),
+            _ => None,
+        })
+        .unwrap();
+    for signal in ["estimated.roc_auc", "estimated.f1", "estimated.accuracy", "multivariate.reconstruction_error"] {
+        assert!(reasons.iter().any(|r| r == signal), "{signal} not in {reasons:?}");
+    }
+}
+
+fn findings_on<'a>(events: &'a [monitor_core::event::Event], signal: &str) -> Vec<&'a monitor_core::event::Finding> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Finding(f) if f.signal.to_string() == signal => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Without the analysis' labels, the same chunks are flagged on the
+/// estimates alone, and their findings carry no realised value.
+#[test]
+fn estimates_without_labels_flag_the_same_chunks_without_a_realised_value() {
+    let mut records = car_loan();
+    for r in &mut records[50_000..] {
+        r.label = None;
+    }
+    let mut monitor = Monitor::new(plan()).unwrap();
+    let (_, events) = run(&mut monitor, &records);
+    for metric in ["roc_auc", "f1", "accuracy"] {
+        let findings = findings_on(&events, &format!("estimated.{metric}"));
+        assert_eq!(findings.len(), 1, "{metric}");
+        assert_eq!(findings[0].realised, None, "{metric}");
+        assert!(!findings[0].message.contains("realised"), "{}", findings[0].message);
+    }
+    let seqs: Vec<u64> = events.iter().filter(|e| matches!(e.kind, EventKind::Finding(_))).map(|e| e.seq).collect();
+    assert!(seqs.iter().all(|s| *s == (16 * CHUNK - 1) as u64), "{seqs:?}");
 }
 
 /// The fits (calibration map, PCA basis) are part of the snapshot: a
