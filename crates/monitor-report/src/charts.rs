@@ -52,9 +52,13 @@ fn symbol(kind: MarkerKind, x: f64, y: f64) -> (&'static str, String) {
 
 /// The timeline of one detector of one model version, over `span` (event
 /// time in ms, shared by the version's charts so they line up).
+///
+/// `realised` is the `perf.<metric>` series beside an `estimated.<metric>`
+/// one: drawn over the estimate, on the same axis, once labels came in.
 pub(crate) fn timeline(
     out: &mut String,
     series: &SeriesData,
+    realised: Option<&SeriesData>,
     info: Option<&MonitorInfo>,
     jobs: &[&JobMark],
     span: (i64, i64),
@@ -82,7 +86,7 @@ pub(crate) fn timeline(
     } else {
         let mut lo = f64::INFINITY;
         let mut hi = f64::NEG_INFINITY;
-        for b in series.all_buckets() {
+        for b in series.all_buckets().chain(realised.into_iter().flat_map(SeriesData::all_buckets)) {
             lo = lo.min(b.min);
             hi = hi.max(b.max);
             if let Some(t) = b.threshold.filter(|_| bounds.is_empty()) {
@@ -145,6 +149,19 @@ pub(crate) fn timeline(
             );
         }
     }
+    let realised = realised.filter(|_| !p_values);
+    if let Some(r) = realised {
+        let mut d = String::new();
+        for (i, b) in r.all_buckets().enumerate() {
+            let _ =
+                write!(d, "{}{} {}", if i == 0 { "M" } else { "L" }, c(x.map(b.mid_ms() as f64)), c(y.map(b.mean())));
+        }
+        let _ = write!(
+            out,
+            r#"<path class="series realised" data-points="{}" d="{d}" fill="none" stroke="{ORANGE}" stroke-width="1.8" stroke-dasharray="6 3"/>"#,
+            r.all_buckets().count()
+        );
+    }
     threshold_lines(out, series, &bounds, &frame, &x, &y);
     for job in jobs {
         job_marker(out, job, &frame, &x);
@@ -169,7 +186,8 @@ pub(crate) fn timeline(
             th = num(m.threshold),
         );
     }
-    legend(out, series, !bounds.is_empty() || series.all_buckets().any(|b| b.threshold.is_some()), !jobs.is_empty());
+    let threshold = !bounds.is_empty() || series.all_buckets().any(|b| b.threshold.is_some());
+    legend(out, series, realised.is_some(), threshold, !jobs.is_empty());
     out.push_str("</svg>");
     let more = series.markers.len() - drawn.len() + series.markers_dropped as usize;
     let stride = if series.stride > 1 {
@@ -255,11 +273,25 @@ fn job_marker(out: &mut String, job: &JobMark, frame: &Frame, x: &Scale) {
     );
 }
 
-fn legend(out: &mut String, series: &SeriesData, threshold: bool, jobs: bool) {
+fn legend(out: &mut String, series: &SeriesData, realised: bool, threshold: bool, jobs: bool) {
     let mut items: Vec<(String, &str)> = vec![(
         format!(r#"<line x1="0" x2="14" y1="0" y2="0" stroke="{BLUE}" stroke-width="2"/>"#),
-        if series.all_buckets().any(|b| b.p_min.is_some()) { "p-value" } else { "statistic" },
+        if series.all_buckets().any(|b| b.p_min.is_some()) {
+            "p-value"
+        } else if realised {
+            "estimated"
+        } else {
+            "statistic"
+        },
     )];
+    if realised {
+        items.push((
+            format!(
+                r#"<line x1="0" x2="14" y1="0" y2="0" stroke="{ORANGE}" stroke-width="2" stroke-dasharray="6 3"/>"#
+            ),
+            "realised (labels)",
+        ));
+    }
     if threshold {
         items.push((
             format!(r#"<line x1="0" x2="14" y1="0" y2="0" stroke="{INK}" stroke-dasharray="4 2"/>"#),

@@ -187,7 +187,12 @@ fn version(out: &mut String, id: &str, v: &VersionData, report: &Report, budget:
                 continue;
             }
             let info = report.monitors.get(s.monitor);
-            charts::timeline(out, s, info, &jobs, span);
+            // Beside an estimate, the value its window's labels gave.
+            let realised = s
+                .signal
+                .strip_prefix("estimated.")
+                .and_then(|metric| v.series.iter().find(|r| r.signal.strip_prefix("perf.") == Some(metric)));
+            charts::timeline(out, s, realised, info, &jobs, span);
             for at in &s.comparisons {
                 charts::comparison(out, &s.signal, at);
             }

@@ -136,3 +136,29 @@ fn the_report_stays_small_however_many_models() {
     assert_eq!(elements(&html, "tr", "version-row").len(), Limits::REPLAY.versions);
     assert!(html.contains("Not drawn, to keep this page small"));
 }
+
+/// Beside an estimate (`estimated.accuracy`), the realised value of the
+/// same windows (`perf.accuracy`) is drawn on the same chart.
+#[test]
+fn an_estimate_is_drawn_with_its_realised_value() {
+    use monitor_core::detector::DriftStatus;
+    use monitor_report::model::{Bucket, SeriesData, VersionData};
+    let limits = Limits::REPLAY;
+    let mut version = VersionData::new("loans", "v1");
+    for (signal, values) in [("estimated.accuracy", [0.91, 0.90, 0.88]), ("perf.accuracy", [0.92, 0.89, 0.80])] {
+        let mut s = SeriesData::new(signal.into(), "adaptive_threshold".into(), 0, false);
+        for (i, v) in values.iter().enumerate() {
+            s.push(Bucket::single(i as i64 * 60_000, i as u64 * 100, *v, 0.85, None, DriftStatus::Stable), &limits);
+        }
+        version.series.push(s);
+    }
+    let report = monitor_report::Report { versions: vec![version], versions_dropped: 0, monitors: Vec::new(), limits };
+    let html = monitor_report::report_page(&report, &monitor_report::PageMeta::default());
+    let realised = super::elements(&html, "path", "series realised");
+    assert_eq!(realised.len(), 1, "only the estimate's chart carries it");
+    assert_eq!(realised[0].get("data-points").map(String::as_str), Some("3"));
+    assert!(html.contains("realised (labels)"));
+    // The axis spans both: the realised 0.80 lies below every estimate.
+    let charts = super::elements(&html, "figure", "chart timeline");
+    assert_eq!(charts.len(), 2);
+}
