@@ -12,6 +12,9 @@
 //!   delay, then the effect-size gates, the alarm budget of the replay
 //!   defaults and the fixed-reference experiment: the tables of
 //!   docs/DETECTORS.md. It builds in release; it takes a few minutes.
+//! - `cargo xtask fuzz [--seconds N] [TARGET...]` runs each cargo-fuzz
+//!   target of `fuzz/` for N seconds (60 by default) and fails on a crash
+//!   (see [`fuzz`]); it needs a nightly toolchain and cargo-fuzz.
 //! - `cargo xtask loadgen [OPTIONS]` posts NDJSON batches to `model-monitor
 //!   serve` over loopback and prints records/s, request latency and RSS (the
 //!   `serve_load` bench of monitor-cli; its options pass through).
@@ -26,6 +29,7 @@
 // A command-line tool reports on stdout and stderr by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod fuzz;
 mod tidy;
 
 use std::ffi::OsString;
@@ -45,6 +49,10 @@ tasks:
   eval                every detector over streams with known change points,
                       the effect-size gates and the alarm budget: the tables
                       of docs/DETECTORS.md
+  fuzz [--seconds N] [TARGET...]
+                      each fuzz target (record, ndjson, config, snapshot) for
+                      N seconds (default 60); fails on a crash. Needs nightly
+                      and cargo-fuzz
   loadgen [OPTIONS]   post NDJSON batches to `model-monitor serve` over loopback:
                       records/s, p99 request latency, RSS (--seconds, --clients,
                       --batch, --models, --max-requests, --replay-records, --config)
@@ -71,6 +79,10 @@ fn run() -> Result<()> {
         let mut args = vec!["bench", "--quiet", "-p", "monitor-cli", "--bench", "serve_load", "--"];
         args.extend(flags.iter().map(String::as_str));
         return ctx.run_cargo(&args, &[]);
+    }
+    if task == "fuzz" {
+        let options = fuzz::parse_options(flags)?;
+        return fuzz::run(&Workspace::new()?, &options);
     }
     let keep_going = match (task, flags) {
         (_, []) => false,

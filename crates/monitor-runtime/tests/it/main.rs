@@ -15,6 +15,7 @@ use monitor_core::{Error, async_trait};
 use monitor_runtime::{Config, EngineBuilder, EngineConfig, LineSource, Overflow, PumpOptions, pump};
 use tokio_util::sync::CancellationToken;
 
+mod fuzz_corpus;
 mod journal;
 #[cfg(feature = "server")]
 mod server;
