@@ -16,6 +16,8 @@ use monitor_runtime::{Config, EngineBuilder, EngineConfig, LineSource, Overflow,
 use tokio_util::sync::CancellationToken;
 
 mod fuzz_corpus;
+#[cfg(feature = "server")]
+mod hostile_http;
 mod journal;
 #[cfg(feature = "server")]
 mod server;
