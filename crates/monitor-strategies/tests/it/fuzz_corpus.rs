@@ -30,3 +30,50 @@ fn the_snapshot_corpus_passes_the_fuzz_checks() {
     // parsing run too.
     assert!(restored.iter().any(|name| name == "valid"), "restored: {restored:?}");
 }
+
+/// Found by the `snapshot` target: a snapshot whose record counter (or
+/// tick, or a policy's samples) was at `u64::MAX` was restored, and the
+/// next record overflowed it (a panic with overflow checks, a wrap to 0
+/// without). Such counts are refused by name; up to the bound, the monitor
+/// carries on.
+#[test]
+fn a_snapshot_with_counts_that_would_overflow_is_refused() {
+    use monitor_strategies::snapshot::MAX_SAVED_COUNT;
+    use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, detectors::AdwinConfig};
+
+    let plan = MonitorPlan {
+        monitors: vec![MonitorSpec::new("latency_ms", AdwinConfig::default()).expect("a valid monitor")],
+        ..MonitorPlan::default()
+    };
+    let record = |ms: f64| {
+        monitor_core::record::Record::parse(&format!(r#"{{"model": "m", "latency_ms": {ms}}}"#), chrono::Utc::now())
+            .expect("a valid record")
+    };
+    let mut monitor = Monitor::new(plan.clone()).expect("a valid plan");
+    let mut events = Vec::new();
+    for i in 0..10u32 {
+        monitor.process(u64::from(i), &record(f64::from(i)), &mut events).expect("accepted");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_slice(&monitor.snapshot().and_then(|s| s.to_json()).expect("saved")).expect("JSON");
+    let with = |pointer: &str, n: u64| {
+        let mut tree = saved.clone();
+        *tree.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer}")) = n.into();
+        serde_json::to_vec(&tree).expect("JSON")
+    };
+    for (pointer, path) in [
+        ("/stats/records", "stats.records"),
+        ("/stats/rejected", "stats.rejected"),
+        ("/tick", "tick"),
+        ("/models/0/policy/samples", "models[0].policy.samples"),
+    ] {
+        let err = Monitor::restore(plan.clone(), &with(pointer, u64::MAX)).map(drop).expect_err("refused");
+        assert!(err.to_string().contains(path), "{pointer}: {err}");
+        let mut restored = Monitor::restore(plan.clone(), &with(pointer, MAX_SAVED_COUNT)).expect("restored");
+        restored.process(10, &record(5.0), &mut events).expect("accepted");
+        // A label with no prediction to join: rejected, and counted.
+        let label = monitor_core::record::Record::parse(r#"{"model": "m", "id": "x", "label": 1}"#, chrono::Utc::now())
+            .expect("a valid record");
+        assert!(restored.process(11, &label, &mut events).is_err());
+    }
+}
