@@ -77,3 +77,49 @@ fn a_snapshot_with_counts_that_would_overflow_is_refused() {
         assert!(restored.process(11, &label, &mut events).is_err());
     }
 }
+
+/// Found by the `snapshot` target: a data-quality detector restored with
+/// its count of reference samples at `usize::MAX`, still learning, overflowed
+/// it at the next sample. The count saturates, and the detector freezes its
+/// reference as it would at the limit.
+#[test]
+fn a_restored_reference_count_at_its_maximum_does_not_overflow() {
+    use monitor_core::registry::BuildContext;
+    use monitor_strategies::{Monitor, MonitorPlan, MonitorSpec, builtin_detectors};
+
+    /// Sets every `taken` in `tree` to `n`.
+    fn set_taken(tree: &mut serde_json::Value, n: u64) -> usize {
+        match tree {
+            serde_json::Value::Object(map) => {
+                let here = map.get_mut("taken").map(|t| *t = n.into()).is_some();
+                usize::from(here) + map.values_mut().map(|v| set_taken(v, n)).sum::<usize>()
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(|v| set_taken(v, n)).sum(),
+            _ => 0,
+        }
+    }
+
+    let table = serde_json::json!({"kind": "unseen_categories", "reference": 10, "window": 5});
+    let spec = builtin_detectors().build("detector", &table, &BuildContext::default()).expect("a valid detector");
+    let plan = MonitorPlan {
+        monitors: vec![MonitorSpec::from_spec("features.*", spec).expect("a valid monitor")],
+        ..MonitorPlan::default()
+    };
+    let record = |c: &str| {
+        let line = format!(r#"{{"model": "m", "features": {{"color": "{c}"}}}}"#);
+        monitor_core::record::Record::parse(&line, chrono::Utc::now()).expect("a valid record")
+    };
+    let mut monitor = Monitor::new(plan.clone()).expect("a valid plan");
+    let mut events = Vec::new();
+    for (seq, c) in ["red", "blue", "red"].into_iter().enumerate() {
+        monitor.process(seq as u64, &record(c), &mut events).expect("accepted");
+    }
+    let mut tree: serde_json::Value =
+        serde_json::from_slice(&monitor.snapshot().and_then(|s| s.to_json()).expect("saved")).expect("JSON");
+    assert_eq!(set_taken(&mut tree, u64::MAX), 1, "{tree}");
+    let mut restored =
+        Monitor::restore(plan, &serde_json::to_vec(&tree).expect("JSON")).expect("a count is any number");
+    for (seq, c) in ["red", "green", "green", "red", "blue", "violet"].into_iter().enumerate() {
+        restored.process(seq as u64 + 3, &record(c), &mut events).expect("accepted");
+    }
+}
