@@ -16,6 +16,9 @@
 //!   random moments while records stream in and its receivers fail, then
 //!   checks that nothing was lost or done twice (see [`chaos`]); CI runs 5
 //!   kills.
+//! - `cargo xtask fuzz [--seconds N] [TARGET...]` runs each cargo-fuzz
+//!   target of `fuzz/` for N seconds (60 by default) and fails on a crash
+//!   (see [`fuzz`]); it needs a nightly toolchain and cargo-fuzz.
 //! - `cargo xtask loadgen [OPTIONS]` posts NDJSON batches to `model-monitor
 //!   serve` over loopback and prints records/s, request latency and RSS (the
 //!   `serve_load` bench of monitor-cli; its options pass through).
@@ -31,6 +34,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod chaos;
+mod fuzz;
 mod tidy;
 
 use std::ffi::OsString;
@@ -54,6 +58,10 @@ tasks:
                       SIGKILL the daemon N times (default 100) while records
                       stream in and receivers fail; check nothing is lost or
                       done twice
+  fuzz [--seconds N] [TARGET...]
+                      each fuzz target (record, ndjson, config, snapshot) for
+                      N seconds (default 60); fails on a crash. Needs nightly
+                      and cargo-fuzz
   loadgen [OPTIONS]   post NDJSON batches to `model-monitor serve` over loopback:
                       records/s, p99 request latency, RSS (--seconds, --clients,
                       --batch, --models, --max-requests, --replay-records, --config)
@@ -85,6 +93,10 @@ fn run() -> Result<()> {
         let (kills, seed) = chaos_flags(flags)?;
         let ctx = Workspace::new()?;
         return chaos::run(&ctx.daemon()?, kills, seed);
+    }
+    if task == "fuzz" {
+        let options = fuzz::parse_options(flags)?;
+        return fuzz::run(&Workspace::new()?, &options);
     }
     let keep_going = match (task, flags) {
         (_, []) => false,

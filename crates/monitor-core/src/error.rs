@@ -9,7 +9,8 @@ pub struct RecordError {
     /// 1-based line number in the input, when the record came from a file or a body.
     pub line: Option<u64>,
     /// The field at fault (`latency_ms`, `features.amount`), or `None` for a
-    /// syntax error that is not tied to one field.
+    /// syntax error that is not tied to one field; shortened when longer
+    /// than a valid name can make it (an unknown key of a megabyte).
     pub field: Option<String>,
     /// The offending value as it appeared in the input, shortened when long.
     pub value: Option<String>,
@@ -20,7 +21,15 @@ pub struct RecordError {
 impl RecordError {
     /// An error tied to one field and value.
     pub fn field(field: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
-        Self { line: None, field: Some(field.into()), value: Some(shorten(&value.to_string())), reason: reason.into() }
+        let field = field.into();
+        // The field comes from the input too: an error is as short whatever the input.
+        let field = if field.len() <= MAX_FIELD_BYTES { field } else { shorten(&field, MAX_FIELD_BYTES) };
+        Self {
+            line: None,
+            field: Some(field),
+            value: Some(shorten(&value.to_string(), MAX_VALUE_BYTES)),
+            reason: reason.into(),
+        }
     }
 
     /// An error about the record as a whole (syntax, no signal).
@@ -36,12 +45,19 @@ impl RecordError {
     }
 }
 
-fn shorten(value: &str) -> String {
-    const MAX: usize = 80;
-    if value.len() <= MAX {
+/// The most of a value an error quotes, in bytes (then an ellipsis).
+const MAX_VALUE_BYTES: usize = 80;
+/// The most of a field's name an error gives, in bytes (then an ellipsis):
+/// room for `features.` and a name at the record's limit.
+const MAX_FIELD_BYTES: usize = crate::record::MAX_NAME_BYTES + 24;
+
+/// `value` cut to at most `max` bytes on a character boundary, with an
+/// ellipsis when cut.
+fn shorten(value: &str, max: usize) -> String {
+    if value.len() <= max {
         return value.to_owned();
     }
-    let cut = (0..=MAX).rev().find(|&i| value.is_char_boundary(i)).unwrap_or(0);
+    let cut = (0..=max).rev().find(|&i| value.is_char_boundary(i)).unwrap_or(0);
     format!("{}…", &value[..cut])
 }
 
@@ -162,5 +178,14 @@ mod tests {
         let value = e.value.unwrap_or_default();
         assert!(value.ends_with('…'));
         assert!(value.len() <= 84);
+    }
+
+    #[test]
+    fn long_fields_are_shortened_and_names_at_the_limit_are_not() {
+        let at_limit = format!("features.{}", "n".repeat(crate::record::MAX_NAME_BYTES));
+        assert_eq!(RecordError::field(at_limit.clone(), 1, "bad").field, Some(at_limit));
+        let field = RecordError::field("k".repeat(1 << 20), 1, "bad").field.unwrap_or_default();
+        assert_eq!(field.len(), MAX_FIELD_BYTES + '…'.len_utf8());
+        assert!(field.ends_with('…'));
     }
 }

@@ -259,6 +259,7 @@ impl Monitor {
             ));
         }
         check_monitors(&plan, &snapshot.monitors)?;
+        check_counts(&snapshot)?;
         // Version 2 had no per-window state: nothing to check, it starts afresh.
         if snapshot.version >= 3 && snapshot.windows != windows_of(&plan) {
             return Err(Error::snapshot(
@@ -317,6 +318,35 @@ impl Monitor {
 /// The `[[performance]]` and `[[reconstruction]]` entries of a plan.
 fn windows_of(plan: &MonitorPlan) -> Json {
     serde_json::json!({ "performance": plan.performance, "reconstruction": plan.reconstruction })
+}
+
+/// The largest count a snapshot may hold: a record counter, the tick, a
+/// policy's samples. Counting on from it cannot overflow in centuries, and
+/// a count past it can only come from a corrupt snapshot.
+pub const MAX_SAVED_COUNT: u64 = 1 << 62;
+
+/// Refuses a snapshot whose counters could overflow once counting goes on.
+fn check_counts(snapshot: &MonitorSnapshot) -> Result<(), Error> {
+    let check = |path: String, n: u64| {
+        if n > MAX_SAVED_COUNT {
+            Err(Error::snapshot(path, format!("{n} is past the largest count a monitor reaches ({MAX_SAVED_COUNT})")))
+        } else {
+            Ok(())
+        }
+    };
+    check("tick".into(), snapshot.tick)?;
+    // Every counter, by its name, including those added later.
+    if let Ok(Json::Object(stats)) = serde_json::to_value(snapshot.stats) {
+        for (name, value) in stats {
+            check(format!("stats.{name}"), value.as_u64().unwrap_or(0))?;
+        }
+    }
+    for (i, saved) in snapshot.models.iter().enumerate() {
+        check(format!("models[{i}].policy.samples"), saved.policy.samples)?;
+        check(format!("models[{i}].last_seen"), saved.last_seen)?;
+        check(format!("models[{i}].queued"), saved.queued)?;
+    }
+    Ok(())
 }
 
 fn check_monitors(plan: &MonitorPlan, saved: &[Json]) -> Result<(), Error> {

@@ -425,10 +425,19 @@ fn non_empty_string(field: &str, value: Loose<'_>) -> Result<String, RecordError
 }
 
 fn request_id(value: Loose<'_>) -> Result<String, RecordError> {
+    // The integers of 64 bits written as floats: JSON has one number type,
+    // and `17.0` is the integer 17 to JSON Schema and to many producers. The
+    // bounds are open: an integer literal just past `i64::MIN` is read as
+    // the float -2⁶³, and one past `u64::MAX` as 2⁶⁴.
+    const MIN: f64 = -9_223_372_036_854_775_808.0;
+    const END: f64 = 18_446_744_073_709_551_616.0;
     match value {
         Loose::Str(s) if !s.is_empty() => Ok(s.into_owned()),
         Loose::Int(n) => Ok(n.to_string()),
         Loose::UInt(n) => Ok(n.to_string()),
+        Loose::Float(x) if x.fract() == 0.0 && x > MIN && x < END => {
+            Ok(if x < 0.0 { (x as i64).to_string() } else { (x as u64).to_string() })
+        }
         other => Err(RecordError::field("id", &other, "must be a non-empty string or an integer")),
     }
 }

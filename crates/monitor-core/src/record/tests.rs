@@ -142,6 +142,21 @@ fn late_labels_need_an_id() {
     assert!(r.is_late_label());
     assert_eq!(r.id.as_deref(), Some("17"));
     assert!(err(r#"{"model": "m", "label": "fraud"}"#).contains("field `id`"));
+    // An integer written as a float is that integer (found by schemathesis:
+    // JSON Schema's `integer` admits `-35184372088833.0`); a fraction, or a
+    // number past 64 bits, is not an id.
+    for (id, text) in
+        [("-35184372088833.0", "-35184372088833"), ("17.0", "17"), ("-0.0", "0"), ("1e19", "10000000000000000000")]
+    {
+        let r = parse(&format!(r#"{{"model": "m", "id": {id}, "label": "fraud"}}"#))
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(r.id.as_deref(), Some(text));
+    }
+    // Integer literals just past the 64-bit range, which JSON parsers read
+    // as the floats at its ends, are refused too.
+    for id in ["17.5", "1.8446744073709552e19", "-1e19", "-9223372036854775809", "18446744073709551616"] {
+        assert!(err(&format!(r#"{{"model": "m", "id": {id}, "label": "fraud"}}"#)).contains("field `id`"), "{id}");
+    }
 }
 
 #[cfg(test)]

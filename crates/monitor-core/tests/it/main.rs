@@ -7,6 +7,7 @@
 //! sudden jumps between them that the windows then have to evict.
 
 mod categories;
+mod fuzz_corpus;
 mod records;
 mod sketch;
 mod stats;

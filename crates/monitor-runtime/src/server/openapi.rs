@@ -5,6 +5,7 @@
 //! shape against it.
 
 use axum::response::{IntoResponse, Response};
+use monitor_core::record::{MAX_NAME_BYTES, MAX_SIGNALS_PER_RECORD, MAX_TEXT_BYTES};
 use serde_json::{Value, json};
 
 fn error_response(description: &str) -> Value {
@@ -26,6 +27,73 @@ fn common(mut responses: Value, guarded: bool) -> Value {
     responses
 }
 
+/// A record, with every rule of the contract that JSON Schema can state,
+/// so that what the schema admits the server accepts, and the reverse.
+/// A `null` field counts as absent. Two rules it cannot state are in the
+/// description: the limits are in bytes of UTF-8 where the schema counts
+/// characters (the same for ASCII), and features and metrics together are
+/// at most 4096.
+fn record_schema() -> Value {
+    let name = json!({"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES});
+    let text = json!({"type": "string", "maxLength": MAX_TEXT_BYTES});
+    let value = json!({"oneOf": [{"type": ["number", "boolean", "null"]}, text]});
+    let present = |field: &str| json!({"required": [field], "properties": {field: {"not": {"type": "null"}}}});
+    json!({
+        "type": "object",
+        "description": format!(
+            "One record; see the README for every field. Names are at most {MAX_NAME_BYTES} bytes and classes \
+             {MAX_TEXT_BYTES} bytes of UTF-8; features and metrics together at most {MAX_SIGNALS_PER_RECORD}. \
+             A field given as null counts as absent."
+        ),
+        "required": ["model"],
+        "additionalProperties": false,
+        "properties": {
+            "model": name,
+            "version": {"oneOf": [name, {"type": "null"}]},
+            "ts": {"type": ["string", "null"], "format": "date-time"},
+            "id": {"oneOf": [name, {"type": ["integer", "null"], "minimum": i64::MIN, "maximum": u64::MAX}]},
+            "latency_ms": {"type": ["number", "null"], "minimum": 0},
+            "prediction": value,
+            "label": value,
+            "features": {
+                "type": ["object", "null"],
+                "maxProperties": MAX_SIGNALS_PER_RECORD,
+                "propertyNames": name,
+                "additionalProperties": value
+            },
+            "metrics": {
+                "type": ["object", "null"],
+                "maxProperties": MAX_SIGNALS_PER_RECORD,
+                "propertyNames": name,
+                "additionalProperties": {"type": ["number", "null"]}
+            }
+        },
+        "allOf": [
+            // At least one signal; a label alone is one.
+            {"anyOf": [
+                present("latency_ms"),
+                present("prediction"),
+                present("label"),
+                {"required": ["features"], "properties": {"features": {"type": "object", "minProperties": 1}}},
+                {"required": ["metrics"], "properties": {"metrics": {
+                    "type": "object", "minProperties": 1, "not": {"additionalProperties": {"type": "null"}}
+                }}}
+            ]},
+            // A label has the type of the prediction: a number, or a class.
+            {
+                "if": {"required": ["prediction"], "properties": {"prediction": {"type": "number"}}},
+                "then": {"properties": {"label": {"type": ["number", "null"]}}}
+            },
+            {
+                "if": {"required": ["prediction"], "properties": {"prediction": {"type": ["string", "boolean"]}}},
+                "then": {"properties": {"label": {"type": ["string", "boolean", "null"]}}}
+            },
+            // A label without its prediction needs the id that joins them.
+            {"if": {"allOf": [present("label"), {"not": present("prediction")}]}, "then": present("id")}
+        ]
+    })
+}
+
 fn schemas() -> Value {
     let nullable_string = json!({"type": ["string", "null"]});
     let nullable_number = json!({"type": ["number", "null"]});
@@ -37,22 +105,7 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "properties": {"error": {"type": "string", "description": "What went wrong and what to do."}}
         },
-        "Record": {
-            "type": "object",
-            "description": "One record; see the README for every field.",
-            "required": ["model"],
-            "properties": {
-                "model": {"type": "string", "minLength": 1},
-                "version": {"type": "string"},
-                "ts": {"type": "string", "format": "date-time"},
-                "id": {"type": ["string", "integer"]},
-                "latency_ms": {"type": "number", "minimum": 0},
-                "prediction": {"type": ["number", "string", "boolean"]},
-                "label": {"type": ["number", "string", "boolean"]},
-                "features": {"type": "object"},
-                "metrics": {"type": "object", "additionalProperties": {"type": "number"}}
-            }
-        },
+        "Record": record_schema(),
         "LineError": {
             "type": "object",
             "required": ["line", "field", "value", "reason"],
@@ -275,7 +328,9 @@ fn schemas() -> Value {
 /// The OpenAPI 3.1 document of the API that `model-monitor serve` answers.
 pub fn document() -> Value {
     let read_security = json!([{}, {"bearerAuth": []}]);
-    let limit = |description: &str| json!({"name": "limit", "in": "query", "required": false, "description": description, "schema": {"type": "integer", "minimum": 0}});
+    // A larger `limit` is taken and capped; the maximum is what the query
+    // string parses into, so that the document admits all the server takes.
+    let limit = |description: &str| json!({"name": "limit", "in": "query", "required": false, "description": description, "schema": {"type": "integer", "minimum": 0, "maximum": usize::MAX}});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -291,14 +346,16 @@ pub fn document() -> Value {
             "/v1/records": {
                 "post": {
                     "summary": "Ingest records: a JSON object, a JSON array, or NDJSON; gzip bodies too.",
+                    // The encoding is not a parameter: a client that declares
+                    // gzip must send a gzip body, which no schema can say.
+                    "description": "A body may be sent with `Content-Encoding: gzip` (or `identity`); it is inflated within `server.max_decoded_bytes`, and a body that is not gzip is answered 400. Other encodings are answered 415.",
                     "security": [{"bearerAuth": []}],
-                    "parameters": [{"name": "Content-Encoding", "in": "header", "required": false, "schema": {"type": "string", "enum": ["gzip", "identity"]}}],
                     "requestBody": {
                         "required": true,
                         "content": {
                             "application/json": {"schema": {"oneOf": [
                                 {"$ref": "#/components/schemas/Record"},
-                                {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}
+                                {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}
                             ]}},
                             "application/x-ndjson": {"schema": {"type": "string", "description": "One record a line."}}
                         }
@@ -335,7 +392,7 @@ pub fn document() -> Value {
                 "get": {
                     "summary": "One model: each version's detectors (status, statistic, threshold, p-value), recent findings, jobs.",
                     "security": read_security,
-                    "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}, "example": "fraud"}],
                     "responses": common(json!({
                         "200": json_response("The model's state.", "Model"),
                         "404": error_response("The engine holds nothing of this model.")
@@ -347,7 +404,7 @@ pub fn document() -> Value {
                     "summary": "Recent events from a bounded ring, after `since`.",
                     "security": read_security,
                     "parameters": [
-                        {"name": "since", "in": "query", "required": false, "description": "The ring number after which to read (0: from the oldest).", "schema": {"type": "integer", "minimum": 0}},
+                        {"name": "since", "in": "query", "required": false, "description": "The ring number after which to read (0: from the oldest).", "schema": {"type": "integer", "minimum": 0, "maximum": u64::MAX}},
                         limit("Events returned at most (default 100, capped by `server.max_events_per_call`).")
                     ],
                     "responses": common(json!({

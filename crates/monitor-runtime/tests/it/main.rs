@@ -15,6 +15,9 @@ use monitor_core::{Error, async_trait};
 use monitor_runtime::{Config, EngineBuilder, EngineConfig, LineSource, Overflow, PumpOptions, pump};
 use tokio_util::sync::CancellationToken;
 
+mod fuzz_corpus;
+#[cfg(feature = "server")]
+mod hostile_http;
 mod journal;
 #[cfg(feature = "parquet")]
 mod parquet;

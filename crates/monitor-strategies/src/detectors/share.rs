@@ -209,7 +209,8 @@ impl<C: Check> Detector for ShareDetector<C> {
     fn observe(&mut self, sample: Sample<'_>) -> Option<Assessment> {
         if !self.frozen {
             if self.check.learn(sample.value) {
-                self.taken += 1;
+                // Saturating: a restored count may be anything a snapshot held.
+                self.taken = self.taken.saturating_add(1);
             }
             if self.taken >= self.reference {
                 self.check.freeze();

@@ -11,6 +11,7 @@ mod detectors;
 mod effect;
 #[rustfmt::skip]
 mod effect_cases;
+mod fuzz_corpus;
 mod monitor;
 mod multivariate;
 mod nannyml;
