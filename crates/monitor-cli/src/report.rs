@@ -106,7 +106,9 @@ pub(crate) fn render(
         out,
         "Replayed {}: {} records in {:.2}s ({} malformed lines skipped, {} records rejected)\n",
         clean(source),
-        m.records,
+        // This run's records: a monitor restored from a journal counts on
+        // from earlier runs.
+        read.submitted,
         took.as_secs_f64(),
         read.malformed,
         m.rejected.saturating_sub(read.malformed),

@@ -621,3 +621,36 @@ fn replay_killed_after_a_checkpoint_resumes_and_loses_nothing() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn another_file_replayed_between_does_not_move_a_files_resume_point() {
+    let dir = scratch("resume-other");
+    let config = format!("{CONFIG}\n[engine]\nshards = 2\nstate_dir = \"{}\"\n", dir.path().join("state").display());
+    std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
+    let line = |i: usize| format!("{{\"model\":\"m{}\",\"ts\":\"2026-11-23T10:00:00Z\",\"latency_ms\":20}}\n", i % 4);
+    let long: String = (0..1000).map(line).collect();
+    std::fs::write(dir.path().join("long.ndjson"), long).unwrap();
+    let short = dir.path().join("short.ndjson");
+    std::fs::write(&short, (0..100).map(line).collect::<String>()).unwrap();
+    let replay = |file: &str| {
+        let out = bin()
+            .args(["replay", "--config"])
+            .arg(dir.path().join("monitor.toml"))
+            .arg(dir.path().join(file))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    replay("long.ndjson");
+    let (out, _) = replay("short.ndjson");
+    assert!(out.contains("m0 (25 records read)"), "{out}");
+    // The short file grows: its new lines are read, none of them skipped
+    // for what the long file's run had reached.
+    std::fs::write(&short, (0..300).map(line).collect::<String>()).unwrap();
+    let (out, stderr) = replay("short.ndjson");
+    assert!(stderr.contains("after record 100"), "{stderr}");
+    // 200 new lines, 50 of each model.
+    assert!(out.contains("m0 (50 records read)") && out.contains("m3 (50 records read)"), "{out}");
+    assert!(out.contains("short.ndjson: 200 records"), "{out}");
+}

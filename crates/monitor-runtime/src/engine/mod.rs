@@ -515,7 +515,7 @@ async fn run(parts: Parts) -> Summary {
                 stop: stop.clone(),
                 bus: bus_tx.clone(),
                 last_entry,
-                source_seq: positions.restored_seq(index),
+                source_seq: 0,
                 resume: Arc::clone(&positions),
                 counters: Arc::clone(&counters),
                 on_reject: Arc::clone(&on_reject),

@@ -47,26 +47,21 @@ impl SourcePositions {
         }
     }
 
-    /// The positions acknowledged so far, and those restored that no
-    /// source has moved past yet.
+    /// The positions of this run: acknowledged, or resumed and not moved
+    /// past yet. The shards' `seq`s belong to these partitions only, so a
+    /// partition read in an earlier run and not resumed is not kept.
     pub(crate) fn current(&self) -> Vec<Position> {
         let acked = self.acked.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut all = self.restored.clone();
-        all.extend(acked.iter().map(|(p, o)| (p.clone(), *o)));
-        all.into_iter().map(|(p, o)| Position::new(p, o)).collect()
+        acked.iter().map(|(p, o)| Position::new(p.clone(), *o)).collect()
     }
 
     /// Resumes `partition`: its offset in the latest checkpoint, if it has
     /// one; from then on the shards skip what their restored state holds.
     pub(crate) fn resume(&self, partition: &str) -> Option<u64> {
         let offset = *self.restored.get(partition)?;
+        self.acked.lock().unwrap_or_else(PoisonError::into_inner).entry(partition.to_owned()).or_insert(offset);
         self.resuming.store(true, Ordering::Release);
         Some(offset)
-    }
-
-    /// Shard `index`'s next source `seq` in the latest checkpoint (0: none).
-    pub(crate) fn restored_seq(&self, index: usize) -> u64 {
-        self.restored_seqs.get(index).copied().unwrap_or(0)
     }
 
     /// The `seq` below which shard `index` skips records: its restored next

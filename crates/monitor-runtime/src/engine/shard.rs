@@ -29,8 +29,9 @@ pub(crate) struct Shard {
     /// The last ingest log entry processed (0: none), restored from the
     /// checkpoint: a snapshot is the effect of every entry up to it.
     pub(crate) last_entry: u64,
-    /// One past the largest `seq` processed: every record of this shard
-    /// with a lower `seq` is in its state. Restored from the checkpoint.
+    /// One past the largest `seq` processed in this run: with the restored
+    /// one of a resumed source, every record of this shard with a lower
+    /// `seq` is in its state.
     pub(crate) source_seq: u64,
     /// Records below it are in the restored state already: skipped once a
     /// source resumes from its checkpointed position ([`Sink::resume`]).
@@ -56,7 +57,7 @@ impl Shard {
                 biased;
                 query = self.queries.recv(), if queries_open => {
                     match query {
-                        Some(query) => query.answer(&self.monitor, self.last_entry, self.source_seq),
+                        Some(query) => query.answer(&self.monitor, self.last_entry, self.next_source_seq()),
                         None => queries_open = false,
                     }
                     continue;
@@ -85,7 +86,14 @@ impl Shard {
             drop(done);
         }
         self.counters.shards_running.fetch_sub(1, Ordering::Relaxed);
-        (self.monitor, self.last_entry, self.source_seq)
+        let next = self.next_source_seq();
+        (self.monitor, self.last_entry, next)
+    }
+
+    /// The next source `seq` a checkpoint holds for this shard: this run's,
+    /// or the restored one of a resumed source when it is further.
+    fn next_source_seq(&self) -> u64 {
+        self.source_seq.max(self.resume.skip_below(self.index))
     }
 
     /// Runs the batch's records; returns its completion token.
