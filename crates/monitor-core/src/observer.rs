@@ -42,6 +42,14 @@ pub trait Observer: Send + 'static {
         let _ = publisher;
     }
 
+    /// Whether it takes retrain jobs from `retrain_requested` events and
+    /// moves them on (a scheduler). With one, the engine asks again at start
+    /// for the jobs its journal holds as requested but not yet taken: a
+    /// kill between the two would otherwise lose them. The default: no.
+    fn schedules_jobs(&self) -> bool {
+        false
+    }
+
     /// Offered once before the first event when the engine keeps a
     /// journal: an observer that returns `true` delivers from `outbox`,
     /// where the engine writes a row for each event before handing it to

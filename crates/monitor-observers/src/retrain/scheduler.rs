@@ -432,6 +432,10 @@ impl Observer for RetrainScheduler {
         *self.shared.publisher.lock().unwrap_or_else(PoisonError::into_inner) = Some(publisher);
     }
 
+    fn schedules_jobs(&self) -> bool {
+        true
+    }
+
     /// Queues (or merges) the job of a `retrain_requested` event; waits for
     /// room when the queue is full, so that no request is dropped.
     async fn on_event(&mut self, event: &Event) -> Result<()> {

@@ -179,6 +179,7 @@ impl EngineBuilder {
             journal.set_max_bytes((self.settings.journal_max_mib as u64) << 20)?;
         }
         let mut observers = self.observers;
+        let scheduled = observers.iter().any(|o| o.schedules_jobs());
         let mut receivers = Vec::new();
         if let Some(journal) = &journal {
             // Observers that deliver from the outbox, each under a name of
@@ -270,7 +271,7 @@ impl EngineBuilder {
         };
         let journal = match journal {
             Some(journal) => {
-                let redo = journal.unfinished_jobs()?;
+                let redo = journal.unfinished_jobs(scheduled)?;
                 Some(JournalParts { journal, queries, next_seq, redo, receivers, refeed, refeed_guard, sink })
             }
             None => None,

@@ -136,23 +136,29 @@ fn seq_of(event: &Event) -> i64 {
 }
 
 /// Statuses of a job that a scheduler took and whose outcome the journal
-/// does not know. A job still `requested` is left alone: with no scheduler
-/// configured, every job stays so, and asking again at every start would
-/// repeat the request to every observer.
+/// does not know.
 const UNFINISHED: &str = "('queued', 'dispatched')";
+/// The same, and jobs requested but not yet taken by a scheduler: asked
+/// for again only when one is configured (without one, every job stays
+/// requested, and asking again at every start would repeat the request to
+/// every observer).
+const UNFINISHED_OR_REQUESTED: &str = "('requested', 'queued', 'dispatched')";
 
 impl Journal {
     /// The `retrain_requested` events of the jobs not finished (queued or
-    /// dispatched by a scheduler, the outcome unknown), oldest first, with their
-    /// job ids, event times and sequence numbers: published again at start,
-    /// they are dispatched again under the same idempotency key.
-    pub fn unfinished_jobs(&self) -> Result<Vec<Event>, Error> {
+    /// dispatched by a scheduler, the outcome unknown; with `scheduled`, a
+    /// scheduler is configured and jobs it never took count too), oldest
+    /// first, with their job ids, event times and sequence numbers:
+    /// published again at start, they are dispatched again under the same
+    /// idempotency key.
+    pub fn unfinished_jobs(&self, scheduled: bool) -> Result<Vec<Event>, Error> {
+        let statuses = if scheduled { UNFINISHED_OR_REQUESTED } else { UNFINISHED };
         let fail = |e: rusqlite::Error| self.error("reading the unfinished retrain jobs", &e);
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT id, model, version, reasons, requested_ts, seq FROM jobs
-                 WHERE status IN {UNFINISHED} ORDER BY seq, created_at"
+                 WHERE status IN {statuses} ORDER BY seq, created_at"
             ))
             .map_err(fail)?;
         let rows = stmt
@@ -325,6 +331,11 @@ mod tests {
         Event::new(ModelKey::new("churn", "v2"), Utc::now(), 7, kind)
     }
 
+    fn requested(job_id: Uuid, seq: u64) -> Event {
+        let kind = EventKind::RetrainRequested(RetrainRequest { job_id, reasons: Vec::new() });
+        Event::new(ModelKey::new("churn", "v2"), Utc::now(), seq, kind)
+    }
+
     fn update(job_id: Uuid, status: JobStatus, detail: Option<&str>) -> Event {
         event(EventKind::JobStatus(JobUpdate {
             job_id,
@@ -375,14 +386,22 @@ mod tests {
         assert_eq!(journal.job("nope").expect("read"), None);
 
         // Only the job a scheduler took and did not finish is asked for again.
-        let redo = journal.unfinished_jobs().expect("unfinished");
+        let redo = journal.unfinished_jobs(false).expect("unfinished");
         assert_eq!(redo.len(), 1);
         assert_eq!((redo[0].type_name(), redo[0].seq), ("retrain_requested", 7));
         assert!(matches!(&redo[0].kind, EventKind::RetrainRequested(r) if r.job_id == other));
+        // With a scheduler, a job requested and never taken (killed between
+        // the two) is asked for again too.
+        let waiting = Uuid::new_v4();
+        journal.record_job_event(&requested(waiting, 9)).expect("request");
+        assert_eq!(journal.unfinished_jobs(false).expect("unfinished").len(), 1);
+        let redo = journal.unfinished_jobs(true).expect("unfinished");
+        assert_eq!(redo.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 9]);
+        assert_eq!(journal.cancel_job(&waiting.to_string()).expect("cancel").status, CANCELLED);
 
         // Cancelled, it is not; a finished job cannot be.
         assert_eq!(journal.cancel_job(&other.to_string()).expect("cancel").status, CANCELLED);
-        assert!(journal.unfinished_jobs().expect("unfinished").is_empty());
+        assert!(journal.unfinished_jobs(true).expect("unfinished").is_empty());
         let e = journal.cancel_job(&id.to_string()).expect_err("finished").to_string();
         assert!(e.contains("is succeeded"), "{e}");
         let e = journal.cancel_job("nope").expect_err("unknown").to_string();

@@ -338,3 +338,19 @@ fn a_series_counts_the_bound_of_the_type_it_holds() {
     // Each is well below the bound whatever the type.
     assert!(drift.state_bytes_for(false) < drift.state_bytes() && drift.state_bytes_for(true) < drift.state_bytes());
 }
+
+#[test]
+fn as_many_models_as_the_limit_fit_however_the_hash_splits_them() {
+    use monitor_core::shard::shard_of;
+    // 10,000 models on two shards: each shard's share, with its margin,
+    // holds the models that fall on it.
+    let limits = Limits::default().per_shard(2);
+    let mut per_shard = [0usize; 2];
+    for m in 0..10_000 {
+        per_shard[shard_of(&format!("model-{m}"), 2)] += 1;
+    }
+    assert!(per_shard.iter().all(|&n| n <= limits.max_model_versions), "{per_shard:?} > {}", limits.max_model_versions);
+    assert!(limits.max_model_versions < 5_500, "{}", limits.max_model_versions);
+    // One shard: the limit itself.
+    assert_eq!(Limits::default().per_shard(1).max_model_versions, 10_000);
+}
