@@ -193,7 +193,7 @@ def events(path):
     with open(path) as f:
         for line in f:
             e = json.loads(line)
-            if e.get("type") in ("finding", "recovery"):
+            if e.get("type") in ("finding", "recovered"):
                 out.setdefault((e["model"], e["signal"]), []).append(
                     (e["seq"], e["type"], e.get("statistic"), e.get("p_value"))
                 )
@@ -311,9 +311,13 @@ def main():
 
     print("many models", flush=True)
     m = measure("model-monitor", replay("many"), p("many.mm.jsonl"), a.repeat)
+    m1 = measure("model-monitor --shards 1", replay("many") + ["--shards", "1"], p("many.mm1.jsonl"), a.repeat)
     n = measure("pandas + SciPy", [py, me, "worker", "pandas", p("many.parquet"), p("many.py.json")], p("many.py.log"), a.repeat)
-    rows.append((f"{a.models:,} models x 5 signals, {a.models * a.per_model:,} records, KS per model and signal", "pandas + scipy ks_2samp loop (Parquet)", m, n))
+    job = f"{a.models:,} models x 5 signals, {a.models * a.per_model:,} records, KS per model and signal"
+    rows.append((job, "pandas + scipy ks_2samp loop (Parquet)", m, n))
+    rows.append((job + ", `--shards 1`", "pandas + scipy ks_2samp loop (Parquet)", m1, n))
     checks["many models"] = compare_many(p("many.py.json"), p("many.mm.jsonl"))
+    checks["many models, --shards 1"] = compare_many(p("many.py.json"), p("many.mm1.jsonl"))
 
     print("wide", flush=True)
     m = measure("model-monitor", replay("wide"), p("wide.mm.jsonl"), a.repeat)
