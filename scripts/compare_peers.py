@@ -15,7 +15,8 @@ peak RSS), median of --repeat runs (3):
 2. 10,000 models x 5 numeric signals: KS per model and signal, the first
    `--per-model / 2` records of each model the reference and the rest one
    window. A pandas (read from Parquet) + scipy.stats.ks_2samp loop against
-   `model-monitor replay` of the same rows as NDJSON.
+   `model-monitor replay` of the same rows as NDJSON, with the default shard
+   count and with `--shards 1`.
 3. Wide: --wide-rows x 20 numeric features, KS per feature against the first
    50,000 rows, chunks of 5,000: NannyML reading Parquet, model-monitor
    reading NDJSON.
