@@ -206,19 +206,20 @@ impl Limits {
     /// Models go to shards by their hash, so a shard gets its share only on
     /// average: the counts kept per model (`max_model_versions`,
     /// `pending_labels`) get a margin of four standard deviations of that
-    /// split (√share · 4), so that as many models as the limit fit in
-    /// however they fall. Without it, a shard with a few more models than
-    /// its exact share would evict them in turn, each before its windows
-    /// fill, and lose the findings of all of them. The engine then holds up
-    /// to the limit plus the margins (about 6% over for 10,000 versions on
-    /// two shards).
+    /// split (√share · 4), at most a tenth of the share, so that as many
+    /// models as the limit fit however they fall. Without it, a shard with a
+    /// few more models than its exact share would evict them in turn, each
+    /// before its windows fill, and lose the findings of all of them. The
+    /// engine then holds at most a tenth more than the limit (about 6% for
+    /// 10,000 versions on two shards).
     #[must_use]
     pub fn per_shard(&self, shards: usize) -> Self {
         let shards = shards.max(1);
         let share = |n: usize| n.div_ceil(shards).max(1);
         let with_margin = |n: usize| {
             let s = share(n);
-            if shards == 1 { s } else { s.saturating_add((4.0 * (s as f64).sqrt()).ceil() as usize) }
+            let margin = ((4.0 * (s as f64).sqrt()).ceil() as usize).min(s / 10);
+            if shards == 1 { s } else { s.saturating_add(margin) }
         };
         Self {
             max_model_versions: with_margin(self.max_model_versions),

@@ -351,6 +351,8 @@ fn as_many_models_as_the_limit_fit_however_the_hash_splits_them() {
     }
     assert!(per_shard.iter().all(|&n| n <= limits.max_model_versions), "{per_shard:?} > {}", limits.max_model_versions);
     assert!(limits.max_model_versions < 5_500, "{}", limits.max_model_versions);
-    // One shard: the limit itself.
+    // One shard: the limit itself; small limits: at most a tenth more.
     assert_eq!(Limits::default().per_shard(1).max_model_versions, 10_000);
+    let small = Limits { max_model_versions: 4, ..Limits::default() };
+    assert_eq!(small.per_shard(2).max_model_versions, 2);
 }
