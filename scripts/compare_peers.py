@@ -154,6 +154,26 @@ def worker_nannyml(parquet, out, numeric, categorical):
         json.dump(result, f)
 
 
+def worker_evidently(parquet, out):
+    """Evidently 0.7's `ValueDrift` per column and chunk: KS on the numeric
+    columns, chi-square on the categorical ones, p-values at 0.05."""
+    import pandas as pd
+    from evidently import Report
+    from evidently.metrics import ValueDrift
+
+    rows = pd.read_parquet(parquet)
+    reference, analysis = rows.iloc[:REFERENCE], rows.iloc[REFERENCE:]
+    metrics = [ValueDrift(column=c, method="ks") for c in CAR_NUMERIC]
+    metrics += [ValueDrift(column=c, method="chisquare") for c in CAR_CATEGORICAL]
+    result = {c: {"p_value": []} for c in CAR_NUMERIC + CAR_CATEGORICAL}
+    for start in range(0, len(analysis), CHUNK):
+        snapshot = Report(metrics).run(current_data=analysis.iloc[start : start + CHUNK], reference_data=reference)
+        for m in snapshot.dict()["metrics"]:
+            result[m["config"]["column"]]["p_value"].append(float(m["value"]))
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
 def worker_pandas(parquet, out):
     import pandas as pd
     from scipy.stats import ks_2samp
@@ -257,6 +277,37 @@ def compare_chunked(d, name, nml_out, mm_out, numeric, categorical, model):
     }
 
 
+def compare_evidently(ev_out, mm_out):
+    """Evidently's p-values against model-monitor's on the windows it reported,
+    and the chunks each flags at p < 0.05."""
+    with open(ev_out) as f:
+        ev = json.load(f)
+    evs = events(mm_out)
+    chunks = len(next(iter(ev.values()))["p_value"])
+    same_flags, p_diff = 0, 0.0
+    for c, res in ev.items():
+        flags, by_chunk = flags_by_chunk(evs.get(("car-loan", f"features.{c}"), []), chunks, REFERENCE)
+        same_flags += flags == [p < 0.05 for p in res["p_value"]]
+        for k, (_, _, p) in by_chunk.items():
+            if p is not None:
+                p_diff = max(p_diff, abs(p - res["p_value"][k]))
+    return {"same_flags": f"{same_flags} of {len(ev)} features", "p_value_vs_evidently": p_diff}
+
+
+def report(rows, checks):
+    print()
+    print("| job | peer | model-monitor (NDJSON) min / median | peer min / median | speed-up (median) | peak RSS model-monitor / peer |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for job, peer, m, n in rows:
+        print(
+            f"| {job} | {peer} | {m['min']:.2f} / {m['median']:.2f} s | {n['min']:.2f} / {n['median']:.2f} s "
+            f"| {n['median'] / m['median']:.1f}x | {m['rss']:.0f} / {n['rss']:.0f} MiB ({n['rss'] / m['rss']:.1f}x) |"
+        )
+    print()
+    for job, c in checks.items():
+        print(f"{job}: " + ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in c.items()))
+
+
 def compare_many(pandas_out, mm_out):
     with open(pandas_out) as f:
         ref = json.load(f)
@@ -282,6 +333,8 @@ def main():
             worker_nannyml(parquet, out, CAR_NUMERIC, CAR_CATEGORICAL)
         elif kind == "nannyml-wide":
             worker_nannyml(parquet, out, [f"f{i}" for i in range(WIDE_FEATURES)], [])
+        elif kind == "evidently-car":
+            worker_evidently(parquet, out)
         else:
             worker_pandas(parquet, out)
         return
@@ -293,6 +346,8 @@ def main():
     ap.add_argument("--models", type=int, default=10_000)
     ap.add_argument("--per-model", type=int, default=200)
     ap.add_argument("--skip-prepare", action="store_true")
+    ap.add_argument("--evidently-python", help="a Python with evidently 0.7.23 (it needs pandas < 3)")
+    ap.add_argument("--jobs", default="car,many,wide", help="which jobs to run, comma-separated")
     a = ap.parse_args()
     d, mm, py, me = a.dir, os.path.abspath(a.bin), sys.executable, os.path.abspath(__file__)
     os.makedirs(d, exist_ok=True)
@@ -304,39 +359,40 @@ def main():
     replay = lambda n: [mm, "replay", p(f"{n}.ndjson"), "-c", p(f"{n}.toml"), "--format", "json", "-q", "--strict"]  # noqa: E731
     rows, checks = [], {}
 
-    print("car-loan", flush=True)
-    m = measure("model-monitor", replay("car"), p("car.mm.jsonl"), a.repeat)
-    n = measure("NannyML", [py, me, "worker", "nannyml-car", p("car.parquet"), p("car.nml.json")], p("car.nml.log"), a.repeat)
-    rows.append(("car-loan, 100k rows, 4 KS + 3 chi-square, chunks of 5,000", "NannyML 0.13.1 (Parquet)", m, n))
-    checks["car-loan"] = compare_chunked(d, "car", p("car.nml.json"), p("car.mm.jsonl"), CAR_NUMERIC, CAR_CATEGORICAL, "car-loan")
+    jobs = a.jobs.split(",")
+    if "car" in jobs:
+        print("car-loan", flush=True)
+        m = measure("model-monitor", replay("car"), p("car.mm.jsonl"), a.repeat)
+        n = measure("NannyML", [py, me, "worker", "nannyml-car", p("car.parquet"), p("car.nml.json")], p("car.nml.log"), a.repeat)
+        rows.append(("car-loan, 100k rows, 4 KS + 3 chi-square, chunks of 5,000", "NannyML 0.13.1 (Parquet)", m, n))
+        checks["car-loan"] = compare_chunked(d, "car", p("car.nml.json"), p("car.mm.jsonl"), CAR_NUMERIC, CAR_CATEGORICAL, "car-loan")
+        if a.evidently_python:
+            cmd = [a.evidently_python, me, "worker", "evidently-car", p("car.parquet"), p("car.ev.json")]
+            e = measure("Evidently", cmd, p("car.ev.log"), a.repeat)
+            rows.append(("car-loan, the same", "Evidently 0.7.23 `ValueDrift` (Parquet)", m, e))
+            checks["car-loan, Evidently p-values"] = compare_evidently(p("car.ev.json"), p("car.mm.jsonl"))
 
-    print("many models", flush=True)
-    m = measure("model-monitor", replay("many"), p("many.mm.jsonl"), a.repeat)
-    m1 = measure("model-monitor --shards 1", replay("many") + ["--shards", "1"], p("many.mm1.jsonl"), a.repeat)
-    n = measure("pandas + SciPy", [py, me, "worker", "pandas", p("many.parquet"), p("many.py.json")], p("many.py.log"), a.repeat)
-    job = f"{a.models:,} models x 5 signals, {a.models * a.per_model:,} records, KS per model and signal"
-    rows.append((job, "pandas + scipy ks_2samp loop (Parquet)", m, n))
-    rows.append((job + ", `--shards 1`", "pandas + scipy ks_2samp loop (Parquet)", m1, n))
-    checks["many models"] = compare_many(p("many.py.json"), p("many.mm.jsonl"))
-    checks["many models, --shards 1"] = compare_many(p("many.py.json"), p("many.mm1.jsonl"))
+    if "many" in jobs:
+        print("many models", flush=True)
+        m = measure("model-monitor", replay("many"), p("many.mm.jsonl"), a.repeat)
+        m1 = measure("model-monitor --shards 1", replay("many") + ["--shards", "1"], p("many.mm1.jsonl"), a.repeat)
+        n = measure("pandas + SciPy", [py, me, "worker", "pandas", p("many.parquet"), p("many.py.json")], p("many.py.log"), a.repeat)
+        job = f"{a.models:,} models x 5 signals, {a.models * a.per_model:,} records, KS per model and signal"
+        rows.append((job, "pandas + scipy ks_2samp loop (Parquet)", m, n))
+        rows.append((job + ", `--shards 1`", "pandas + scipy ks_2samp loop (Parquet)", m1, n))
+        checks["many models"] = compare_many(p("many.py.json"), p("many.mm.jsonl"))
+        checks["many models, --shards 1"] = compare_many(p("many.py.json"), p("many.mm1.jsonl"))
 
-    print("wide", flush=True)
-    m = measure("model-monitor", replay("wide"), p("wide.mm.jsonl"), a.repeat)
-    n = measure("NannyML", [py, me, "worker", "nannyml-wide", p("wide.parquet"), p("wide.nml.json")], p("wide.nml.log"), a.repeat)
-    rows.append((f"wide, {a.wide_rows:,} x 20 numeric, KS per feature, chunks of 5,000", "NannyML 0.13.1 (Parquet)", m, n))
-    checks["wide"] = compare_chunked(d, "wide", p("wide.nml.json"), p("wide.mm.jsonl"), [f"f{i}" for i in range(WIDE_FEATURES)], [], "wide")
-
-    print()
-    print("| job | peer | model-monitor (NDJSON) min / median | peer min / median | speed-up (median) | peak RSS model-monitor / peer |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for job, peer, m, n in rows:
-        print(
-            f"| {job} | {peer} | {m['min']:.2f} / {m['median']:.2f} s | {n['min']:.2f} / {n['median']:.2f} s "
-            f"| {n['median'] / m['median']:.1f}x | {m['rss']:.0f} / {n['rss']:.0f} MiB ({n['rss'] / m['rss']:.1f}x) |"
-        )
-    print()
-    for job, c in checks.items():
-        print(f"{job}: " + ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in c.items()))
+    if "wide" in jobs:
+        print("wide", flush=True)
+        m = measure("model-monitor", replay("wide"), p("wide.mm.jsonl"), a.repeat)
+        cmd = [py, me, "worker", "nannyml-wide", p("wide.parquet"), p("wide.nml.json")]
+        n = measure("NannyML", cmd, p("wide.nml.log"), a.repeat)
+        job = f"wide, {a.wide_rows:,} x 20 numeric, KS per feature, chunks of 5,000"
+        rows.append((job, "NannyML 0.13.1 (Parquet)", m, n))
+        wide = [f"f{i}" for i in range(WIDE_FEATURES)]
+        checks["wide"] = compare_chunked(d, "wide", p("wide.nml.json"), p("wide.mm.jsonl"), wide, [], "wide")
+    report(rows, checks)
 
 
 if __name__ == "__main__":
