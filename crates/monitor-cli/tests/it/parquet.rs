@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use parquet::arrow::ArrowWriter;
 
-use super::{bin, scratch, text};
+use super::{bin, events_of, scratch, text};
 
 #[test]
 fn parquet_and_ndjson_of_the_same_records_give_the_same_events() {
@@ -53,15 +53,7 @@ fn parquet_and_ndjson_of_the_same_records_give_the_same_events() {
         let out = bin().args(["replay", "--format", "json"]).arg(dir.path().join(name)).output().unwrap();
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
         // Event and job ids are fresh UUIDs in each run; the rest must agree.
-        let events: Vec<serde_json::Value> = text(&out.stdout)
-            .lines()
-            .map(|l| {
-                let mut e: serde_json::Value = serde_json::from_str(l).unwrap();
-                e.as_object_mut().unwrap().remove("id");
-                e.as_object_mut().unwrap().remove("job_id");
-                e
-            })
-            .collect();
+        let events = events_of(&out.stdout);
         serde_json::to_string_pretty(&events).unwrap()
     };
     let from_ndjson = run("log.ndjson");

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use crate::error::RecordError;
-use crate::record::{DEFAULT_VERSION, Record, Value};
+use crate::record::{Record, Value};
 use crate::source::SourceBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -166,7 +166,6 @@ fn read_row(
     received: DateTime<Utc>,
 ) -> Result<Record, RecordError> {
     let mut record = Record::new(default_model.unwrap_or_default(), received);
-    record.version = DEFAULT_VERSION.to_owned();
     for (role, column) in columns {
         let cell = column.cell(row);
         match role {
